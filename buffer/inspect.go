@@ -1,0 +1,171 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what Inspect found in a data dir.
+type Report struct {
+	Dir        string
+	Bytes      int64
+	Segments   []SegmentReport
+	Cursors    []CursorReport
+	Corruption []Corruption
+}
+
+// SegmentReport describes one segment file.
+type SegmentReport struct {
+	Name       string
+	ID         uint64
+	Size       int64
+	Frames     int // valid frames, checkpoints included
+	DataFrames int
+	Records    int64
+	First      time.Time // append times of the first and last data frames
+	Last       time.Time
+	Checkpoint bool // starts with a valid checkpoint frame
+}
+
+// CursorReport describes one reader's cursor file.
+type CursorReport struct {
+	Name     string
+	Pos      Position
+	LagBytes int64
+	Err      string // why the cursor is unusable, if it is
+}
+
+// Inspect reads a data dir without changing it; it works while no agent runs (and, with
+// figures that may be a moment old, while one does).
+func Inspect(dir string) (Report, error) {
+	rep := Report{Dir: dir}
+	segDir := filepath.Join(dir, "segments")
+	files, err := listSegments(segDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rep, fmt.Errorf("inspect: %w", err)
+	}
+	for _, sf := range files {
+		sr, corrupt, err := inspectSegment(segDir, sf)
+		if err != nil {
+			return rep, fmt.Errorf("inspect: %w", err)
+		}
+		rep.Segments = append(rep.Segments, sr)
+		rep.Corruption = append(rep.Corruption, corrupt...)
+		rep.Bytes += sr.Size
+	}
+	curDir := filepath.Join(dir, "cursors")
+	entries, err := os.ReadDir(curDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rep, fmt.Errorf("inspect: list cursors: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := readerName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		cr := CursorReport{Name: name}
+		data, err := os.ReadFile(filepath.Join(curDir, e.Name()))
+		if err == nil {
+			cr.Pos, err = decodeCursor(data)
+		}
+		if err != nil {
+			cr.Err = err.Error()
+		}
+		for _, s := range rep.Segments {
+			switch {
+			case cr.Err != "" || s.ID > cr.Pos.Segment:
+				cr.LagBytes += s.Size
+			case s.ID == cr.Pos.Segment:
+				cr.LagBytes += max(s.Size-cr.Pos.Offset, 0)
+			}
+		}
+		rep.Cursors = append(rep.Cursors, cr)
+	}
+	sort.Slice(rep.Cursors, func(i, j int) bool { return rep.Cursors[i].Name < rep.Cursors[j].Name })
+	return rep, nil
+}
+
+func inspectSegment(dir string, sf segmentFile) (SegmentReport, []Corruption, error) {
+	f, err := os.Open(filepath.Join(dir, sf.name))
+	if err != nil {
+		return SegmentReport{}, nil, fmt.Errorf("open segment %s: %w", sf.name, err)
+	}
+	defer f.Close()
+	sc, err := scanSegment(f, sf.name, sf.id, sf.size)
+	if err != nil {
+		return SegmentReport{}, nil, err
+	}
+	return SegmentReport{
+		Name: sf.name, ID: sf.id, Size: sf.size, Frames: sc.frames, DataFrames: sc.dataFrames,
+		Records: sc.records, First: sc.first, Last: sc.last, Checkpoint: sc.checkpoint,
+	}, sc.corrupt, nil
+}
+
+// WriteText writes the report as tables for `tailgate buffer inspect`.
+func (r Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "data dir %s: %d segments, %s\n\n", r.Dir, len(r.Segments), humanBytes(r.Bytes))
+	fmt.Fprintln(tw, "SEGMENT\tSIZE\tFRAMES\tRECORDS\tCHECKPOINT\tFIRST\tLAST")
+	for _, s := range r.Segments {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, humanBytes(s.Size), s.DataFrames, s.Records,
+			yesNo(s.Checkpoint), stamp(s.First), stamp(s.Last))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "CURSOR\tSEGMENT\tOFFSET\tLAG\tSTATUS")
+	for _, c := range r.Cursors {
+		status := "ok"
+		if c.Err != "" {
+			status = c.Err + " (restarts at the oldest frame)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", c.Name, c.Pos.Segment, c.Pos.Offset, humanBytes(c.LagBytes), status)
+	}
+	fmt.Fprintln(tw)
+	if len(r.Corruption) == 0 {
+		fmt.Fprintln(tw, "corruption: none")
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "CORRUPTION\tOFFSET\tBYTES\tREASON\tACTION")
+	for _, c := range r.Corruption {
+		action := "skipped"
+		if c.Tail {
+			action = "truncated at open"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", c.Segment, c.Offset, c.Length, c.Reason, action)
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func humanBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", f), ".0") + " " + units[i]
+}

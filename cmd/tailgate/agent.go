@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tailgate-dev/tailgate/buffer"
+	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/forward"
+	"github.com/tailgate-dev/tailgate/collector/tail"
+	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/sinks/file"
+	"github.com/tailgate-dev/tailgate/sinks/pubsub"
+)
+
+// agent is the wired process: inputs -> pipeline (buffer) -> sinks, plus the metrics server.
+type agent struct {
+	cfg      *collector.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	pods     *exporter.PodLogs
+	metrics  *collector.Metrics
+	pipeline *collector.Pipeline
+	inputs   []collector.Input
+	srv      *http.Server
+	ln       net.Listener
+	ready    atomic.Bool
+}
+
+func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*agent, error) {
+	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = collector.NewMetrics(a.reg)
+
+	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
+	closeSinks := func() {
+		for _, s := range sinks {
+			s.Close(context.Background())
+		}
+	}
+	for _, sc := range cfg.Sinks {
+		s, err := newSink(ctx, sc, log)
+		if err != nil {
+			closeSinks()
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	policy := buffer.Block
+	if cfg.Buffer.WhenFull == "drop_oldest" {
+		policy = buffer.DropOldest
+	}
+	p, err := collector.NewPipeline(collector.PipelineOptions{
+		DataDir: cfg.DataDir,
+		Buffer: buffer.Options{
+			MaxBytes:     int64(cfg.Buffer.MaxBytes),
+			SegmentBytes: int64(cfg.Buffer.SegmentBytes),
+			Sync:         cfg.Buffer.Sync.D(),
+			WhenFull:     policy,
+		},
+		Routes:  cfg.Routes,
+		Sinks:   sinks,
+		Metrics: a.metrics,
+		Pods:    podLogs{a.pods},
+		Logger:  log,
+	})
+	if err != nil {
+		closeSinks()
+		return nil, err
+	}
+	a.pipeline = p
+	a.reg.MustRegister(collector.NewBufferCollector(p.Buffer()))
+
+	for _, ic := range cfg.Inputs {
+		in, err := newInput(ic, cfg.NodeName, a.metrics, log)
+		if err != nil {
+			p.Stop(context.Background())
+			return nil, err
+		}
+		a.inputs = append(a.inputs, in)
+	}
+	if cfg.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			p.Stop(context.Background())
+			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
+		}
+		a.ln = ln
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !a.ready.Load() {
+				http.Error(w, "starting\n", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ok\n"))
+		})
+		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return a, nil
+}
+
+// newSink is the one place sink types are chosen.
+func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+	switch sc.Type {
+	case "file", "stdout":
+		return file.New(sc)
+	case "pubsub":
+		return pubsub.New(ctx, sc, log.With("sink", sc.Name))
+	}
+	return nil, fmt.Errorf("sink %s: type %s is not available in this build yet", sc.Name, sc.Type)
+}
+
+// newInput is the one place input types are chosen.
+func newInput(ic collector.InputConfig, node string, m *collector.Metrics, log *slog.Logger) (collector.Input, error) {
+	switch ic.Type {
+	case "tail":
+		return tail.New(ic, node, m, log.With("input", ic.Name))
+	case "forward":
+		return forward.New(ic, m, log.With("input", ic.Name))
+	}
+	return nil, fmt.Errorf("input %s: unknown type %s", ic.Name, ic.Type)
+}
+
+// MetricsAddr is the bound metrics address (the demo and tests listen on port 0).
+func (a *agent) MetricsAddr() string {
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// run serves until ctx ends, then shuts down in reverse order: inputs stop reading, sinks
+// drain the buffer within shutdown_timeout, cursors are persisted, the metrics server stops.
+func (a *agent) run(ctx context.Context) error {
+	if a.srv != nil {
+		go func() {
+			if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("metrics server", "err", err)
+			}
+		}()
+	}
+	a.pipeline.Start(context.WithoutCancel(ctx))
+	inCtx, stopInputs := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(a.inputs))
+	for _, in := range a.inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.Run(inCtx, a.pipeline.Emitter(in.Name())); err != nil {
+				errs <- fmt.Errorf("input %s: %w", in.Name(), err)
+			}
+		}()
+	}
+	a.ready.Store(true)
+	a.log.Info("tailgate running", "version", version, "node", a.cfg.NodeName, "data_dir", a.cfg.DataDir,
+		"inputs", len(a.inputs), "sinks", len(a.cfg.Sinks), "metrics", a.MetricsAddr())
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("stopping: inputs first, then draining sinks", "timeout", a.cfg.ShutdownTimeout.D())
+	case runErr = <-errs:
+		a.log.Error("input failed; stopping", "err", runErr)
+	}
+	a.ready.Store(false)
+	stopInputs()
+	wg.Wait()
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := a.pipeline.Stop(stopCtx); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if a.srv != nil {
+		shCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		a.srv.Shutdown(shCtx)
+		cancel()
+	}
+	a.log.Info("tailgate stopped")
+	return runErr
+}
+
+// podLogs adapts exporter.PodLogs to the collector's consumer-owned interface.
+type podLogs struct{ *exporter.PodLogs }
+
+func (p podLogs) Acquire(namespace, pod, container, stream string) collector.PodSeries {
+	return p.PodLogs.Acquire(namespace, pod, container, stream)
+}
+
+func (p podLogs) Release(s collector.PodSeries) {
+	if ls, ok := s.(*exporter.LogSeries); ok {
+		p.PodLogs.Release(ls)
+	}
+}

@@ -1,0 +1,79 @@
+// Command tailgate is the node agent: it tails pod logs and receives forward-protocol logs,
+// buffers them on disk, ships them to sinks and serves Prometheus metrics.
+//
+//	tailgate run [--config FILE]
+//	tailgate check --config FILE
+//	tailgate demo [--duration D]
+//	tailgate buffer inspect --data-dir DIR
+//	tailgate version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage:
+  tailgate run [--config FILE]           run the agent ($TAILGATE_CONFIG, then /etc/tailgate/tailgate.yaml)
+  tailgate check --config FILE           validate a config; prints file:line: message per problem
+  tailgate demo [--duration D]           generate pod logs and run the whole pipeline locally
+  tailgate buffer inspect --data-dir DIR show buffer segments, cursors and corruption
+  tailgate version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], log)
+	case "check":
+		err = cmdCheck(args[1:], stdout)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "buffer":
+		err = cmdBuffer(args[1:], stdout)
+	case "version":
+		fmt.Fprintf(stdout, "tailgate %s\n", version)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, err)
+		}
+		return 1
+	}
+	return 0
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("TAILGATE_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,158 @@
+package collector
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadFullConfig(t *testing.T) {
+	cfg, err := LoadConfig("testdata/config/full.yaml", LoadOptions{Getenv: func(k string) string {
+		if k == "NODE_NAME" {
+			return "node-7"
+		}
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeName != "node-7" {
+		t.Errorf("node_name = %q, want node-7 from ${NODE_NAME}", cfg.NodeName)
+	}
+	if cfg.Buffer.MaxBytes != 2<<30 || cfg.Buffer.SegmentBytes != 64<<20 || cfg.Buffer.Sync.D() != 200*time.Millisecond {
+		t.Errorf("buffer = %+v", cfg.Buffer)
+	}
+	if in := cfg.Inputs[0]; in.MaxLineBytes != 256<<10 || in.PollInterval.D() != DefaultPollInterval || in.MaxOpenFiles != DefaultMaxOpenFiles {
+		t.Errorf("tail input = %+v", in)
+	}
+	if in := cfg.Inputs[1]; in.MaxChunkBytes != DefaultMaxChunkBytes || in.Listen != "0.0.0.0:24224" {
+		t.Errorf("forward input = %+v", in)
+	}
+	if len(cfg.Sinks) != 4 || cfg.Sinks[3].LogStream != "{pod}/{container}" {
+		t.Errorf("sinks = %+v", cfg.Sinks)
+	}
+}
+
+func TestConfigErrorsCarryFileAndLine(t *testing.T) {
+	f := func(file string, want ...string) {
+		t.Helper()
+		_, err := LoadConfig(file, LoadOptions{})
+		var ce ConfigErrors
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: error %v is not ConfigErrors", file, err)
+		}
+		got := err.Error()
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: errors\n%s\nlack %q", file, got, w)
+			}
+		}
+	}
+	f("testdata/config/bad.yaml", "testdata/config/bad.yaml:3: ", `bad sync "sometimes"`)
+	f("testdata/config/invalid.yaml",
+		`invalid.yaml:3: buffer.when_full: "maybe" is not one of block, drop_oldest`,
+		`invalid.yaml:8: input "pods": format "syslog" is not one of auto, cri, docker`,
+		`invalid.yaml:9: input "pods": key listen does not apply to type tail`,
+		`invalid.yaml:10: inputs[1].name: "pods" is used twice`,
+		`input "pods": listen or socket is required`,
+		`sink "local": path is required for type file`,
+		`routes[0].match.input: no input is named "nope"`,
+		`routes[0].sinks: no sink is named "missing"`)
+}
+
+func TestConfigTable(t *testing.T) {
+	base := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: stdout}]\n"
+	f := func(name, yaml, wantErr string) {
+		t.Helper()
+		_, err := ParseConfig("c.yaml", []byte(yaml), LoadOptions{})
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", name, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+			t.Errorf("%s: error %v, want it to contain %q", name, err, wantErr)
+		}
+	}
+	f("minimal", base, "")
+	f("unknown top key", base+"bogus: 1\n", `c.yaml:3: unknown field "bogus"`)
+	f("unknown nested key", base+"buffer: {max_byte: 1GiB}\n", `unknown field "max_byte"`)
+	f("bad size", base+"buffer: {max_bytes: lots}\n", `bad size "lots"`)
+	f("bad duration", base+"shutdown_timeout: soon\n", `bad duration "soon"`)
+	f("sync always", base+"buffer: {sync: always}\n", "")
+	f("tiny buffer", base+"buffer: {max_bytes: 10MiB, segment_bytes: 8MiB}\n", "at least two segments")
+	f("no sinks", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\n", "at least one sink")
+	f("bad glob", "inputs: [{name: p, type: tail, paths: ['/x/[.log']}]\nsinks: [{name: s, type: stdout}]\n", "bad glob")
+	f("wrong sink key", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: stdout, topic: t}]\n", "key topic does not apply to type stdout")
+	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
+	f("syntax", base+"inputs: [\n", "c.yaml:3:")
+	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+}
+
+func TestCheckPaths(t *testing.T) {
+	dir := t.TempDir()
+	notDir := dir + "/file"
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	y := "data_dir: " + notDir + "/data\ninputs: [{name: p, type: tail, paths: [/nonexistent-dir-xyz/*.log]}]\nsinks: [{name: s, type: file, path: " + dir + "/out/x.jsonl}]\n"
+	_, err := ParseConfig("c.yaml", []byte(y), LoadOptions{CheckPaths: true})
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1: data_dir: a parent of") || !strings.Contains(err.Error(), "nonexistent-dir-xyz") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := ParseConfig("c.yaml", []byte(y), LoadOptions{}); err != nil {
+		t.Fatalf("without CheckPaths: %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"64MiB": 64 << 20, "2GiB": 2 << 30, "256KiB": 256 << 10, "10MB": 10e6, "1000": 1000, "1.5KiB": 1536} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "lots", "1XB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): want an error", in)
+		}
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	for _, p := range []string{"testdata/config/full.yaml", "testdata/config/bad.yaml", "testdata/config/invalid.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseConfig("fuzz.yaml", data, LoadOptions{Getenv: func(string) string { return "" }})
+	})
+}
+
+func TestRouter(t *testing.T) {
+	r, err := NewRouter([]RouteConfig{
+		{Match: RouteMatch{Input: "apps"}, Sinks: []string{"pubsub"}},
+		{Match: RouteMatch{Input: "pods", Namespace: "kube-*"}, Sinks: []string{"logging"}},
+		{Match: RouteMatch{Labels: map[string]string{"team": "pay*"}}, Sinks: []string{"pubsub", "logging"}},
+	}, []string{"local", "pubsub", "logging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(s *Source, want uint64) {
+		t.Helper()
+		if got := r.Route(s); got != want {
+			t.Errorf("Route(%s %+v) = %b, want %b", s.Input, s.Kube(), got, want)
+		}
+	}
+	f(NewSource(1, "apps", nil), 0b010)
+	f(NewSource(2, "pods", &Kube{Namespace: "kube-system"}), 0b100)
+	f(NewSource(3, "pods", &Kube{Namespace: "shop", Labels: map[string]string{"team": "payments"}}), 0b110)
+	f(NewSource(4, "pods", &Kube{Namespace: "shop"}), 0)
+	all, _ := NewRouter(nil, []string{"a", "b"})
+	if all.Route(NewSource(5, "x", nil)) != 0b11 {
+		t.Error("no routes must send everything everywhere")
+	}
+	if _, err := NewRouter([]RouteConfig{{Sinks: []string{"nope"}}}, []string{"a"}); err == nil {
+		t.Error("unknown sink accepted")
+	}
+}

@@ -1,0 +1,461 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// DefaultConfig is the configuration every loaded file starts from.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:         "/var/lib/tailgate",
+		ShutdownTimeout: Duration(10 * time.Second),
+		Metrics:         MetricsConfig{Listen: "0.0.0.0:2020"},
+		Buffer: BufferConfig{
+			MaxBytes:     2 << 30,
+			SegmentBytes: 64 << 20,
+			Sync:         SyncMode(200 * time.Millisecond),
+			WhenFull:     "block",
+		},
+		Kubernetes: KubernetesConfig{Enabled: true},
+	}
+}
+
+// Input and sink defaults, applied to zero values after decoding.
+const (
+	DefaultMaxLineBytes   = 256 << 10
+	DefaultPollInterval   = 250 * time.Millisecond
+	DefaultMaxOpenFiles   = 1024
+	DefaultMaxChunkBytes  = 32 << 20
+	DefaultMaxConnections = 1024
+	DefaultIdleTimeout    = 5 * time.Minute
+)
+
+// ApplyInputDefaults fills the zero values of an input's type-specific keys.
+func ApplyInputDefaults(in *InputConfig) {
+	switch in.Type {
+	case "tail":
+		if in.Format == "" {
+			in.Format = "auto"
+		}
+		if in.ReadFrom == "" {
+			in.ReadFrom = "head"
+		}
+		if in.MaxLineBytes == 0 {
+			in.MaxLineBytes = DefaultMaxLineBytes
+		}
+		if in.PollInterval == 0 {
+			in.PollInterval = Duration(DefaultPollInterval)
+		}
+		if in.MaxOpenFiles == 0 {
+			in.MaxOpenFiles = DefaultMaxOpenFiles
+		}
+	case "forward":
+		if in.MaxChunkBytes == 0 {
+			in.MaxChunkBytes = DefaultMaxChunkBytes
+		}
+		if in.MaxConnections == 0 {
+			in.MaxConnections = DefaultMaxConnections
+		}
+		if in.IdleTimeout == 0 {
+			in.IdleTimeout = Duration(DefaultIdleTimeout)
+		}
+	}
+}
+
+// ConfigError is one problem in a config file, at a line.
+type ConfigError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// ConfigErrors is every problem found; Error prints one per line.
+type ConfigErrors []ConfigError
+
+func (es ConfigErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadOptions tune validation.
+type LoadOptions struct {
+	// CheckPaths also reports paths that do not exist or cannot be written (tailgate check).
+	CheckPaths bool
+	// Getenv expands ${VAR}; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// LoadConfig reads, expands, decodes, defaults and validates the file. Problems come back as
+// ConfigErrors with file:line positions.
+func LoadConfig(path string, opts LoadOptions) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(path, data, opts)
+}
+
+// ParseConfig is LoadConfig on bytes; file names the source in errors.
+func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	expanded := expandEnv(data, getenv)
+	cfg := DefaultConfig()
+	if err := yaml.UnmarshalWithOptions(expanded, &cfg, yaml.Strict()); err != nil {
+		return nil, ConfigErrors{yamlError(file, err)}
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName, _ = os.Hostname()
+	}
+	for i := range cfg.Inputs {
+		ApplyInputDefaults(&cfg.Inputs[i])
+	}
+	ast, _ := parser.ParseBytes(expanded, 0)
+	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths}
+	v.config(&cfg)
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	return &cfg, nil
+}
+
+// expandEnv replaces ${VAR} with its value (empty when unset). Other '$' are kept, and "$$"
+// stands for a literal '$'.
+func expandEnv(data []byte, getenv func(string) string) []byte {
+	var out []byte
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if c == '$' && i+1 < len(data) {
+			if data[i+1] == '$' {
+				out = append(out, '$')
+				i++
+				continue
+			}
+			if data[i+1] == '{' {
+				if end := strings.IndexByte(string(data[i+2:]), '}'); end > 0 {
+					out = append(out, getenv(string(data[i+2:i+2+end]))...)
+					i += 2 + end
+					continue
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func yamlError(file string, err error) ConfigError {
+	line := 0
+	msg := err.Error()
+	var ve *valueError
+	var te yaml.Error
+	if errors.As(err, &ve) {
+		line, msg = ve.line, ve.msg
+	} else if errors.As(err, &te) {
+		if tok := te.GetToken(); tok != nil && tok.Position != nil {
+			line = tok.Position.Line
+		}
+		msg = te.GetMessage()
+	}
+	return ConfigError{File: file, Line: line, Msg: msg}
+}
+
+// validator collects every problem with the line of the key it concerns.
+type validator struct {
+	file       string
+	ast        *ast.File
+	checkPaths bool
+	errs       ConfigErrors
+}
+
+// errorf records a problem at the YAML path (e.g. "$.inputs[0].format"); when the key is
+// absent, the nearest enclosing node that exists gives the line.
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, ConfigError{File: v.file, Line: v.line(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) line(path string) int {
+	if v.ast == nil {
+		return 0
+	}
+	for p := path; p != "$" && p != ""; p = parentPath(p) {
+		yp, err := yaml.PathString(p)
+		if err != nil {
+			continue
+		}
+		n, err := yp.FilterFile(v.ast)
+		if err != nil || n == nil {
+			continue
+		}
+		if tok := n.GetToken(); tok != nil && tok.Position != nil {
+			return tok.Position.Line
+		}
+	}
+	return 0
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i <= 0 {
+		return "$"
+	}
+	return p[:i]
+}
+
+func (v *validator) config(c *Config) {
+	if c.DataDir == "" {
+		v.errorf("$.data_dir", "data_dir: must not be empty")
+	} else if v.checkPaths {
+		v.writableDir("$.data_dir", "data_dir", c.DataDir)
+	}
+	if c.ShutdownTimeout <= 0 {
+		v.errorf("$.shutdown_timeout", "shutdown_timeout: must be positive")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			v.errorf("$.metrics.listen", "metrics.listen: %v", err)
+		}
+	}
+	b := c.Buffer
+	if b.SegmentBytes < 1<<20 {
+		v.errorf("$.buffer.segment_bytes", "buffer.segment_bytes: %d is below the minimum of 1MiB", b.SegmentBytes)
+	}
+	if b.MaxBytes < 2*b.SegmentBytes {
+		v.errorf("$.buffer.max_bytes", "buffer.max_bytes: must be at least two segments (2 x %d bytes)", b.SegmentBytes)
+	}
+	if b.WhenFull != "block" && b.WhenFull != "drop_oldest" {
+		v.errorf("$.buffer.when_full", "buffer.when_full: %q is not one of block, drop_oldest", b.WhenFull)
+	}
+	inputs := map[string]bool{}
+	for i := range c.Inputs {
+		in := &c.Inputs[i]
+		p := fmt.Sprintf("$.inputs[%d]", i)
+		v.input(p, in)
+		if in.Name != "" {
+			if inputs[in.Name] {
+				v.errorf(p+".name", "inputs[%d].name: %q is used twice", i, in.Name)
+			}
+			inputs[in.Name] = true
+		}
+	}
+	if len(c.Inputs) == 0 {
+		v.errorf("$.inputs", "inputs: at least one input is needed")
+	}
+	sinks := map[string]bool{}
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		p := fmt.Sprintf("$.sinks[%d]", i)
+		v.sink(p, s)
+		if s.Name != "" {
+			if sinks[s.Name] {
+				v.errorf(p+".name", "sinks[%d].name: %q is used twice", i, s.Name)
+			}
+			sinks[s.Name] = true
+		}
+	}
+	if len(c.Sinks) == 0 {
+		v.errorf("$.sinks", "sinks: at least one sink is needed")
+	}
+	if len(c.Sinks) > maxSinks {
+		v.errorf("$.sinks", "sinks: at most %d sinks are supported", maxSinks)
+	}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("$.routes[%d]", i)
+		if len(r.Sinks) == 0 {
+			v.errorf(p, "routes[%d].sinks: at least one sink is needed", i)
+		}
+		for j, s := range r.Sinks {
+			if !sinks[s] {
+				v.errorf(fmt.Sprintf("%s.sinks[%d]", p, j), "routes[%d].sinks: no sink is named %q", i, s)
+			}
+		}
+		if r.Match.Input != "" && !strings.ContainsAny(r.Match.Input, "*?[") && !inputs[r.Match.Input] {
+			v.errorf(p+".match.input", "routes[%d].match.input: no input is named %q", i, r.Match.Input)
+		}
+		for _, pat := range r.Match.patterns() {
+			if _, err := filepath.Match(pat, ""); err != nil {
+				v.errorf(p+".match", "routes[%d].match: bad pattern %q: %v", i, pat, err)
+			}
+		}
+	}
+}
+
+// keysByType lists the keys each input or sink type accepts besides name and type.
+var keysByType = map[string][]string{
+	"tail":          {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older"},
+	"forward":       {"listen", "socket", "socket_mode", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout"},
+	"file":          {"path", "max_in_flight", "batch_delay"},
+	"stdout":        {"max_in_flight", "batch_delay"},
+	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+}
+
+// foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
+func foreignKeys(v any, typ string) []string {
+	allowed := map[string]bool{"name": true, "type": true}
+	for _, k := range keysByType[typ] {
+		allowed[k] = true
+	}
+	rv := reflect.ValueOf(v).Elem()
+	var out []string
+	for i := 0; i < rv.NumField(); i++ {
+		key := strings.Split(rv.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if !allowed[key] && !rv.Field(i).IsZero() {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+func (v *validator) input(p string, in *InputConfig) {
+	if in.Name == "" {
+		v.errorf(p, "input: name is required")
+	}
+	label := "input " + strconv.Quote(in.Name)
+	if _, ok := keysByType[in.Type]; !ok || (in.Type != "tail" && in.Type != "forward") {
+		v.errorf(p+".type", "%s: type %q is not one of tail, forward", label, in.Type)
+		return
+	}
+	for _, k := range foreignKeys(in, in.Type) {
+		v.errorf(p+"."+k, "%s: key %s does not apply to type %s", label, k, in.Type)
+	}
+	switch in.Type {
+	case "tail":
+		if len(in.Paths) == 0 {
+			v.errorf(p, "%s: paths: at least one glob is needed", label)
+		}
+		for j, g := range append(append([]string{}, in.Paths...), in.Exclude...) {
+			if _, err := filepath.Match(g, ""); err != nil {
+				v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: bad glob %q: %v", label, g, err)
+			} else if v.checkPaths && j < len(in.Paths) {
+				if _, err := os.Stat(filepath.Dir(g)); err != nil {
+					v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+				}
+			}
+		}
+		if in.Format != "auto" && in.Format != "cri" && in.Format != "docker" {
+			v.errorf(p+".format", "%s: format %q is not one of auto, cri, docker", label, in.Format)
+		}
+		if in.ReadFrom != "head" && in.ReadFrom != "tail" {
+			v.errorf(p+".read_from", "%s: read_from %q is not one of head, tail", label, in.ReadFrom)
+		}
+		if in.MaxLineBytes < 1024 {
+			v.errorf(p+".max_line_bytes", "%s: max_line_bytes must be at least 1KiB", label)
+		}
+		if in.MaxOpenFiles < 1 {
+			v.errorf(p+".max_open_files", "%s: max_open_files must be positive", label)
+		}
+	case "forward":
+		if in.Listen == "" && in.Socket == "" {
+			v.errorf(p, "%s: listen or socket is required", label)
+		}
+		if in.Listen != "" {
+			if _, _, err := net.SplitHostPort(in.Listen); err != nil {
+				v.errorf(p+".listen", "%s: listen: %v", label, err)
+			}
+		}
+		if in.SocketMode != "" {
+			if _, err := strconv.ParseUint(in.SocketMode, 8, 32); err != nil {
+				v.errorf(p+".socket_mode", "%s: socket_mode %q is not an octal mode", label, in.SocketMode)
+			}
+		}
+		if (in.TLS.CertFile == "") != (in.TLS.KeyFile == "") {
+			v.errorf(p+".tls", "%s: tls needs both cert_file and key_file", label)
+		}
+		if v.checkPaths {
+			for _, f := range []string{in.TLS.CertFile, in.TLS.KeyFile} {
+				if f == "" {
+					continue
+				}
+				if _, err := os.Stat(f); err != nil {
+					v.errorf(p+".tls", "%s: %v", label, err)
+				}
+			}
+			if in.Socket != "" {
+				v.writableDir(p+".socket", label+": socket", filepath.Dir(in.Socket))
+			}
+		}
+	}
+}
+
+func (v *validator) sink(p string, s *SinkConfig) {
+	if s.Name == "" {
+		v.errorf(p, "sink: name is required")
+	}
+	label := "sink " + strconv.Quote(s.Name)
+	if _, ok := keysByType[s.Type]; !ok || s.Type == "tail" || s.Type == "forward" {
+		v.errorf(p+".type", "%s: type %q is not one of file, stdout, pubsub, cloud_logging, cloudwatch", label, s.Type)
+		return
+	}
+	for _, k := range foreignKeys(s, s.Type) {
+		v.errorf(p+"."+k, "%s: key %s does not apply to type %s", label, k, s.Type)
+	}
+	required := map[string][]struct{ key, val string }{
+		"file":          {{"path", s.Path}},
+		"pubsub":        {{"project", s.Project}, {"topic", s.Topic}},
+		"cloud_logging": {{"project", s.Project}, {"log_id", s.LogID}},
+		"cloudwatch":    {{"region", s.Region}, {"log_group", s.LogGroup}, {"log_stream", s.LogStream}},
+	}
+	for _, r := range required[s.Type] {
+		if r.val == "" {
+			v.errorf(p, "%s: %s is required for type %s", label, r.key, s.Type)
+		}
+	}
+	if s.MaxInFlight < 0 {
+		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
+	}
+	if s.Type == "file" && s.Path != "" && v.checkPaths {
+		v.writableDir(p+".path", label+": path", filepath.Dir(s.Path))
+	}
+}
+
+// writableDir reports a directory that does not exist and cannot be created, or is not a
+// directory. It creates nothing.
+func (v *validator) writableDir(p, label, dir string) {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				v.errorf(p, "%s: %s is not a directory", label, d)
+			}
+			return
+		}
+		if errors.Is(err, syscall.ENOTDIR) {
+			v.errorf(p, "%s: a parent of %s is not a directory", label, dir)
+			return
+		}
+		if !os.IsNotExist(err) {
+			v.errorf(p, "%s: %v", label, err)
+			return
+		}
+		if d == filepath.Dir(d) {
+			return
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package collector
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailgate-dev/tailgate/buffer"
+)
+
+// PodMetrics is the per-pod log series store (exporter.PodLogs). The pipeline counts every
+// emitted record in the series of its source's pod, so every input gets per-pod metrics.
+type PodMetrics interface {
+	Acquire(namespace, pod, container, stream string) PodSeries
+	Release(PodSeries)
+}
+
+// PodSeries is one pod/container/stream's counters.
+type PodSeries interface {
+	Add(lines, bytes uint64)
+	AddDropped(reason string, n uint64)
+}
+
+// sourceStats is the pipeline's per-source state, attached to the Source on its first Emit.
+type sourceStats struct {
+	mu          sync.Mutex
+	kubeVersion uint32
+	route       uint64
+	series      [StreamApp + 1]PodSeries
+	released    bool
+}
+
+// inputEmitter is the Emitter of one input.
+type inputEmitter struct {
+	p       *Pipeline
+	input   string
+	records prometheus.Counter
+	bytes   prometheus.Counter
+	state   map[string][]byte
+}
+
+var encoderPool = sync.Pool{New: func() any { return new(frameEncoder) }}
+
+func (e *inputEmitter) State() map[string][]byte {
+	out := make(map[string][]byte, len(e.state))
+	for k, v := range e.state {
+		out[k] = v
+	}
+	return out
+}
+
+func (e *inputEmitter) Emit(ctx context.Context, b *Batch) (Durable, error) {
+	if len(b.Records) == 0 && len(b.State) == 0 {
+		return durable{}, nil
+	}
+	routed, size := e.account(b)
+	enc := encoderPool.Get().(*frameEncoder)
+	defer encoderPool.Put(enc)
+	payload := enc.encodeBatch(e.input, b, routed)
+	t, err := e.p.append(ctx, e.input, payload, routed, b.State)
+	if err != nil {
+		return nil, err
+	}
+	e.records.Add(float64(routed))
+	e.bytes.Add(float64(size))
+	return durable{buf: e.p.buf, t: t}, nil
+}
+
+// account counts records in their pod series and marks unrouted ones; it returns how many
+// records are routed to at least one sink, and their message bytes. Consecutive records of one source and stream are
+// counted with one atomic add.
+func (e *inputEmitter) account(b *Batch) (routed int, size uint64) {
+	var (
+		cur          PodSeries
+		lines, bytes uint64
+	)
+	flush := func() {
+		if cur != nil && lines > 0 {
+			cur.Add(lines, bytes)
+		}
+		lines, bytes = 0, 0
+	}
+	var lastSrc *Source
+	var lastStream Stream
+	var st *sourceStats
+	for i := range b.Records {
+		r := &b.Records[i]
+		if r.Source != lastSrc || r.Stream != lastStream {
+			flush()
+			lastSrc, lastStream = r.Source, r.Stream
+			st = e.p.stats(r.Source)
+			cur = nil
+			if st != nil && int(r.Stream) < len(st.series) {
+				cur = st.series[r.Stream]
+			}
+		}
+		if st != nil && st.route == 0 {
+			r.Flags |= flagUnrouted
+			continue
+		}
+		r.Flags &^= flagUnrouted
+		routed++
+		lines++
+		bytes += uint64(len(r.Message))
+		size += uint64(len(r.Message))
+	}
+	flush()
+	if n := len(b.Records) - routed; n > 0 {
+		e.p.metrics.InputErrors.WithLabelValues(e.input, "unrouted").Add(float64(n))
+	}
+	return routed, size
+}
+
+func (e *inputEmitter) Dropped(s *Source, st Stream, reason string, n int) {
+	if n <= 0 {
+		return
+	}
+	e.p.metrics.InputErrors.WithLabelValues(e.input, reason).Add(float64(n))
+	if ss := e.p.stats(s); ss != nil && int(st) < len(ss.series) && ss.series[st] != nil {
+		ss.series[st].AddDropped(reason, uint64(n))
+	}
+}
+
+func (e *inputEmitter) Release(s *Source) {
+	if s == nil {
+		return
+	}
+	ss := s.stats.Load()
+	if ss == nil {
+		return
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.released = true
+	for i, ser := range ss.series {
+		if ser != nil && e.p.pods != nil {
+			e.p.pods.Release(ser)
+		}
+		ss.series[i] = nil
+	}
+}
+
+// flagUnrouted marks, inside the pipeline only, a record no route sends anywhere; such records
+// are counted and not written to the buffer. It is never stored in a frame.
+const flagUnrouted uint8 = 1 << 7
+
+// durable waits for a buffer ticket.
+type durable struct {
+	buf *buffer.Buffer
+	t   buffer.Ticket
+}
+
+func (d durable) Wait(ctx context.Context) error {
+	if d.buf == nil {
+		return nil
+	}
+	return d.buf.WaitDurable(ctx, d.t)
+}

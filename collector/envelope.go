@@ -1,0 +1,201 @@
+package collector
+
+import (
+	"sort"
+	"unicode/utf8"
+)
+
+// AppendJSON appends r as one envelope object (the DESIGN.md record contract), without a
+// trailing newline. It allocates nothing: the kubernetes object is rendered once per source.
+// Invalid UTF-8 in the message is written as U+FFFD so the output is always valid JSON.
+func (r *Record) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = r.ID.AppendHex(dst)
+	dst = append(dst, `","time":"`...)
+	dst = AppendTime(dst, r.Time)
+	dst = append(dst, `","stream":"`...)
+	dst = append(dst, r.Stream.String()...)
+	dst = append(dst, `","message":`...)
+	dst = AppendJSONString(dst, r.Message)
+	dst = append(dst, `,"source":`...)
+	input := ""
+	var kube []byte
+	if r.Source != nil {
+		input = r.Source.Input
+		kube = r.Source.view().json
+	}
+	dst = appendJSONStringS(dst, input)
+	dst = append(dst, `,"tag":`...)
+	dst = AppendJSONString(dst, r.Tag)
+	dst = append(dst, `,"kubernetes":`...)
+	if kube == nil {
+		dst = append(dst, `{}`...)
+	} else {
+		dst = append(dst, kube...)
+	}
+	dst = append(dst, `,"fields":`...)
+	if len(r.Fields) == 0 {
+		dst = append(dst, `{}`...)
+	} else {
+		dst = append(dst, r.Fields...)
+	}
+	return append(dst, '}')
+}
+
+// appendKubeJSON renders the kubernetes object once per metadata version; labels are sorted so
+// the same pod always renders the same bytes.
+func appendKubeJSON(dst []byte, k *Kube) []byte {
+	dst = append(dst, `{"namespace":`...)
+	dst = appendJSONStringS(dst, k.Namespace)
+	dst = append(dst, `,"pod":`...)
+	dst = appendJSONStringS(dst, k.Pod)
+	dst = append(dst, `,"pod_uid":`...)
+	dst = appendJSONStringS(dst, k.PodUID)
+	dst = append(dst, `,"container":`...)
+	dst = appendJSONStringS(dst, k.Container)
+	dst = append(dst, `,"node":`...)
+	dst = appendJSONStringS(dst, k.Node)
+	dst = append(dst, `,"labels":{`...)
+	keys := make([]string, 0, len(k.Labels))
+	for key := range k.Labels {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for i, key := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONStringS(dst, key)
+		dst = append(dst, ':')
+		dst = appendJSONStringS(dst, k.Labels[key])
+	}
+	return append(dst, "}}"...)
+}
+
+// safeASCII[b] is true for bytes that are copied into a JSON string as they are.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a quoted JSON string. Invalid UTF-8 becomes U+FFFD.
+func AppendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if safeASCII[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendJSONStringS(dst []byte, s string) []byte {
+	// The conversion does not allocate: the compiler sees the slice does not escape.
+	return AppendJSONString(dst, []byte(s))
+}
+
+// AppendTime appends t (Unix nanoseconds) as RFC 3339 UTC with nine fractional digits, e.g.
+// 2026-11-23T03:00:00.123456789Z. Fixed width keeps it sortable and cheap to write.
+func AppendTime(dst []byte, t int64) []byte {
+	secs := t / 1e9
+	nanos := t % 1e9
+	if nanos < 0 {
+		nanos += 1e9
+		secs--
+	}
+	days := secs / 86400
+	rem := secs % 86400
+	if rem < 0 {
+		rem += 86400
+		days--
+	}
+	y, m, d := civilFromDays(days)
+	if y < 0 || y > 9999 {
+		// Out of the RFC 3339 range; clamp rather than write an invalid timestamp.
+		return append(dst, "0001-01-01T00:00:00.000000000Z"...)
+	}
+	dst = appendDigits(dst, int64(y), 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int64(m), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int64(d), 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, rem/3600, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, rem/60%60, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, rem%60, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, nanos, 9)
+	return append(dst, 'Z')
+}
+
+func appendDigits(dst []byte, v int64, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for ; width > 0 || v > 0; width-- {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[i:]...)
+}
+
+// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+// algorithm), avoiding time.Time's heavier formatting path.
+func civilFromDays(z int64) (y, m, d int) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	yy := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	dd := doy - (153*mp+2)/5 + 1
+	mm := mp + 3
+	if mp >= 10 {
+		mm = mp - 9
+	}
+	if mm <= 2 {
+		yy++
+	}
+	return int(yy), int(mm), int(dd)
+}

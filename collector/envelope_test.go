@@ -1,0 +1,70 @@
+package collector
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestAppendJSONEnvelope(t *testing.T) {
+	src := NewSource(1, "pods", &Kube{Namespace: "shop", Pod: "cart-7d9f", PodUID: "u-1", Container: "app", Node: "n1",
+		Labels: map[string]string{"tier": "web", "app": "cart"}})
+	ts := time.Date(2026, 11, 23, 3, 0, 0, 123456789, time.UTC).UnixNano()
+	f := func(r Record, want string) {
+		t.Helper()
+		got := string(r.AppendJSON(nil))
+		if got != want {
+			t.Errorf("envelope:\n got %s\nwant %s", got, want)
+		}
+		if !json.Valid([]byte(got)) {
+			t.Errorf("not valid JSON: %s", got)
+		}
+	}
+	f(Record{Source: src, Time: ts, ID: MakeID(0xabc, 42), Stream: StreamStdout, Message: []byte("hello")},
+		`{"id":"0000000000000abc000000000000002a","time":"2026-11-23T03:00:00.123456789Z","stream":"stdout","message":"hello","source":"pods","tag":"",`+
+			`"kubernetes":{"namespace":"shop","pod":"cart-7d9f","pod_uid":"u-1","container":"app","node":"n1","labels":{"app":"cart","tier":"web"}},"fields":{}}`)
+	f(Record{Source: NewSource(2, "apps", nil), Time: 0, Stream: StreamApp, Tag: []byte("app.web"), Message: []byte("a \"q\" \\ \n\t\x01 é \xff"), Fields: []byte(`{"k":1}`)},
+		`{"id":"00000000000000000000000000000000","time":"1970-01-01T00:00:00.000000000Z","stream":"app","message":"a \"q\" \\ \n\t\u0001 é \ufffd","source":"apps","tag":"app.web","kubernetes":{},"fields":{"k":1}}`)
+	f(Record{Stream: StreamStderr, Time: -1},
+		`{"id":"00000000000000000000000000000000","time":"1969-12-31T23:59:59.999999999Z","stream":"stderr","message":"","source":"","tag":"","kubernetes":{},"fields":{}}`)
+}
+
+func TestAppendTimeMatchesStdlib(t *testing.T) {
+	for _, tt := range []time.Time{
+		time.Date(2000, 2, 29, 23, 59, 59, 1, time.UTC),
+		time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(2100, 3, 1, 12, 30, 45, 999999999, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 25, 14, 7, 37, 5000, time.UTC),
+	} {
+		want := tt.Format("2006-01-02T15:04:05.000000000Z")
+		if got := string(AppendTime(nil, tt.UnixNano())); got != want {
+			t.Errorf("AppendTime(%v) = %s, want %s", tt, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\\n", "\xff\xfe", "日本語", "\u2028"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out := AppendJSONString(nil, b)
+		var s string
+		if err := json.Unmarshal(out, &s); err != nil {
+			t.Fatalf("invalid JSON string %q for input %q: %v", out, b, err)
+		}
+	})
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	src := NewSource(1, "pods", &Kube{Namespace: "shop", Pod: "cart-7d9f8b6c5-x2x9k", PodUID: "8a4f2c1e-aaaa-4bbb-8ccc-000000000001", Container: "app", Node: "node-1", Labels: map[string]string{"app": "cart"}})
+	r := Record{Source: src, Time: time.Now().UnixNano(), ID: MakeID(7, 1234), Stream: StreamStdout,
+		Message: []byte(`{"level":"info","msg":"handled request","path":"/api/v1/cart/items","status":200,"latency_ms":12,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"u-12345"}`)}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(r.Message)))
+	for b.Loop() {
+		buf = r.AppendJSON(buf[:0])
+	}
+}

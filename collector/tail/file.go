@@ -1,0 +1,144 @@
+package tail
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+// fingerprintLen is how many leading bytes identify a file's content, to tell inode reuse
+// from the same file.
+const fingerprintLen = 64
+
+// file is one generation of one log file, owned by a single reader goroutine.
+type file struct {
+	id       fileID
+	stateKey string
+	path     string // real path last seen; renamed files are found again by inode
+	fd       *os.File
+	key      uint64
+	gen      uint32
+	src      *collector.Source
+	format   format
+	stream   *stream
+	// streamPath is the path of the stream the file belongs to, saved so a restart finds it.
+	streamPath string
+
+	readOff int64 // offset after the last whole line handled
+	skip    int64 // records ending at or before skip were emitted before a restart
+	size    int64 // size at the last stat
+	tail    int64 // bytes of an unfinished last line seen at EOF
+	fpLen   int
+	fp      uint64
+
+	eof      bool // the last read reached the size known then
+	discard  bool // skipping the rest of a physical line longer than the read buffer
+	draining bool // rotated or deleted: read to EOF, then close for good
+	drainAt  time.Time
+	lastUse  time.Time
+	dirty    bool // position changed since the last emitted batch
+	done     bool // closed for good
+	final    bool // state deleted and source released
+}
+
+func (f *file) saved(logical string) savedFile {
+	return savedFile{id: f.id, key: f.key, gen: f.gen, offset: f.readOff, skip: max(f.skip, f.readOff),
+		fpLen: f.fpLen, fp: f.fp, path: f.path, logical: logical}
+}
+
+// fingerprint hashes the first bytes of the file (FNV-1a, up to fingerprintLen).
+func fingerprint(fd *os.File, size int64) (int, uint64, error) {
+	var buf [fingerprintLen]byte
+	n := int(min(size, fingerprintLen))
+	if n == 0 {
+		return 0, fnvOffset, nil
+	}
+	got, err := fd.ReadAt(buf[:n], 0)
+	if err != nil && err != io.EOF {
+		return 0, 0, err
+	}
+	return got, fnv64(buf[:got]), nil
+}
+
+const fnvOffset = 14695981039346656037
+
+func fnv64(b []byte) uint64 {
+	h := uint64(fnvOffset)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// refreshFingerprint extends the fingerprint while the file is shorter than fingerprintLen.
+func (f *file) refreshFingerprint() {
+	if f.fd == nil || f.fpLen >= fingerprintLen || f.size <= int64(f.fpLen) {
+		return
+	}
+	if n, fp, err := fingerprint(f.fd, f.size); err == nil {
+		f.fpLen, f.fp = n, fp
+	}
+}
+
+// openVerified opens path and checks it is still the file id.
+func openVerified(path string, id fileID) (*os.File, fileStat, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, fileStat{}, err
+	}
+	st, err := statFile(fd)
+	if err != nil {
+		fd.Close()
+		return nil, fileStat{}, err
+	}
+	if st.id != id {
+		fd.Close()
+		return nil, st, errMoved
+	}
+	return fd, st, nil
+}
+
+var errMoved = errors.New("file replaced by another inode")
+
+// findByID looks for the file id in dir: a file renamed by rotation (0.log -> 0.log.20261125-101010,
+// x-json.log -> x-json.log.1) stays in its directory.
+func findByID(dir string, id fileID) (string, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if st, err := statPath(p); err == nil && st.id == id {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// reopen opens a file closed to respect max_open_files, at its last path or, if it was renamed
+// since, wherever it went in the same directory.
+func (f *file) reopen() (fileStat, error) {
+	fd, st, err := openVerified(f.path, f.id)
+	if err != nil {
+		p, ok := findByID(filepath.Dir(f.path), f.id)
+		if !ok {
+			return fileStat{}, fmt.Errorf("reopen %s: %w", f.path, err)
+		}
+		if fd, st, err = openVerified(p, f.id); err != nil {
+			return fileStat{}, fmt.Errorf("reopen %s: %w", p, err)
+		}
+		f.path = p
+	}
+	f.fd = fd
+	return st, nil
+}

@@ -1,0 +1,703 @@
+package tail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+const (
+	turnBudget     = 256 << 10 // bytes one file may consume per round, for fairness
+	readChunk      = 256 << 10 // bytes per read(2)
+	flushBytes     = 512 << 10 // emit once this many message bytes are batched
+	flushRecords   = 4096
+	shrinkPending  = 64 << 10 // pending buffers larger than this are dropped after use
+	minReadBufSize = 1 << 20
+)
+
+// newStreamMsg hands a discovered path, and what the last run saved about it, to its reader.
+type newStreamMsg struct {
+	path     string
+	saved    []savedFile
+	fromTail bool
+}
+
+// reader serves a share of the streams (by path hash) round-robin: each file gets up to
+// turnBudget bytes per round, so one busy file cannot starve a thousand quiet ones. Everything
+// a reader touches is its own; only claims, the path registry and gauges are shared.
+type reader struct {
+	in      *Input
+	out     collector.Emitter
+	ctl     chan newStreamMsg
+	streams []*stream
+	open    []*file // open files that may be closed to respect maxOpen (not draining)
+	nOpen   int
+	maxOpen int
+
+	buf    []byte
+	docker dockerParser
+	now    time.Time
+
+	batch    collector.Batch
+	arena    []byte // message bytes of batch.Records
+	stateBuf []byte // state values of batch.State
+	dirty    []*file
+	gone     []string // state keys to delete that belong to no file (lost while we were down)
+	release  []*collector.Source
+	lag      int64
+}
+
+func newReader(in *Input) *reader {
+	return &reader{
+		in:      in,
+		ctl:     make(chan newStreamMsg, 256),
+		maxOpen: max(1, in.maxOpen/in.nReaders),
+		buf:     make([]byte, in.readBufSize()),
+	}
+}
+
+// run reads until ctx ends, then emits what it has and returns nil.
+func (r *reader) run(ctx context.Context, out collector.Emitter) error {
+	r.out = out
+	tick := time.NewTicker(r.in.poll)
+	defer tick.Stop()
+	defer r.closeAll()
+	lastPoll := time.Time{}
+	for {
+		r.now = time.Now()
+		if r.now.Sub(lastPoll) >= r.in.poll {
+			r.poll()
+			lastPoll = r.now
+		}
+		progressed, err := r.round(ctx)
+		if err == nil {
+			err = r.flush(ctx)
+		}
+		if ctx.Err() != nil {
+			return r.shutdown()
+		}
+		if err != nil {
+			return err
+		}
+		if progressed {
+			select {
+			case msg := <-r.ctl:
+				r.addStream(msg)
+			default:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return r.shutdown()
+		case msg := <-r.ctl:
+			r.now = time.Now()
+			r.addStream(msg)
+		case <-tick.C:
+		}
+	}
+}
+
+// shutdown emits complete records already read. Pending partials are not emitted: their start
+// is the saved offset, so the next run reads them again.
+func (r *reader) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.in.shutdownWait)
+	defer cancel()
+	if err := r.flush(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func (r *reader) closeAll() {
+	for _, s := range r.streams {
+		for _, f := range s.files {
+			if f.fd != nil {
+				f.fd.Close()
+				f.fd = nil
+				r.in.addOpen(-1)
+			}
+		}
+	}
+	r.in.setLag(r, 0)
+}
+
+// round gives every file with unread data one turn; older files of a stream go first and a
+// newer file is read only once the older ones are at their end.
+func (r *reader) round(ctx context.Context) (bool, error) {
+	progressed := false
+	for _, s := range r.streams {
+		for i := 0; i < len(s.files); {
+			f := s.files[i]
+			if f.eof {
+				if f.draining && r.now.Sub(f.drainAt) >= r.in.rotateWait {
+					r.closeForGood(s, f)
+					continue
+				}
+				i++
+				continue
+			}
+			n, err := r.readTurn(ctx, s, f)
+			if err != nil {
+				return progressed, err
+			}
+			progressed = progressed || n > 0
+			if f.done {
+				continue // could not be reopened: removed from s.files
+			}
+			if !f.eof {
+				break
+			}
+			i++
+		}
+		if ctx.Err() != nil {
+			return progressed, nil
+		}
+	}
+	r.removeEmpty()
+	return progressed, nil
+}
+
+func (r *reader) removeEmpty() {
+	r.streams = slices.DeleteFunc(r.streams, func(s *stream) bool {
+		if len(s.files) > 0 {
+			return false
+		}
+		if _, err := statPath(s.path); err == nil {
+			return false // the path exists: the poll will pick up its next file
+		}
+		r.in.forget(s.path)
+		return true
+	})
+}
+
+// readTurn reads whole lines from f, up to the turn budget, and hands them on.
+func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error) {
+	if f.fd == nil && !r.openFile(s, f) {
+		return 0, nil
+	}
+	f.lastUse = r.now
+	var consumed int64
+	off := f.readOff
+	carry := 0
+	for {
+		want := min(len(r.buf)-carry, readChunk)
+		n, err := f.fd.ReadAt(r.buf[carry:carry+want], off+int64(carry))
+		if err != nil && err != io.EOF {
+			r.in.warn.warn("read:"+f.path, "read failed", "input", r.in.name, "path", f.path, "err", err)
+			f.eof = true
+			break
+		}
+		data := r.buf[:carry+n]
+		p := 0
+		if f.discard {
+			if nl := bytes.IndexByte(data, '\n'); nl >= 0 {
+				p, f.discard = nl+1, false
+			} else {
+				p = len(data)
+			}
+			f.readOff = off + int64(p)
+		}
+		for !f.discard {
+			nl := bytes.IndexByte(data[p:], '\n')
+			if nl < 0 {
+				break
+			}
+			start := off + int64(p)
+			end := start + int64(nl) + 1
+			f.readOff = end
+			r.handleLine(s, f, data[p:p+nl], start, end, false)
+			p += nl + 1
+			if len(r.arena) >= flushBytes || len(r.batch.Records) >= flushRecords {
+				r.markDirty(f)
+				if err := r.flush(ctx); err != nil {
+					return consumed + int64(p), err
+				}
+			}
+		}
+		if p == 0 && len(data) == len(r.buf) {
+			// One physical line longer than the whole buffer: deliver its head cut, skip the rest.
+			f.readOff = off + int64(len(data))
+			r.handleLine(s, f, data, off, off+int64(len(data)), true)
+			p, f.discard = len(data), true
+		}
+		consumed += int64(p)
+		off += int64(p)
+		carry = copy(r.buf, data[p:])
+		if n < want {
+			f.eof = true
+			f.tail = int64(carry)
+			break
+		}
+		if consumed >= turnBudget {
+			break
+		}
+	}
+	if consumed > 0 {
+		r.markDirty(f)
+	}
+	return consumed, nil
+}
+
+// handleLine parses one physical line and feeds it to the stream's joiner.
+func (r *reader) handleLine(s *stream, f *file, line []byte, start, end int64, overlong bool) {
+	if f.format == formatUnknown {
+		f.format = r.in.format
+		if f.format == formatUnknown {
+			f.format = detectFormat(line)
+		}
+	}
+	var c chunk
+	ok := false
+	switch f.format {
+	case formatCRI:
+		c, ok = parseCRI(line)
+	case formatDocker:
+		c, ok = r.docker.parse(line)
+	}
+	if !ok {
+		if end > f.skip {
+			reason := "garbage"
+			if overlong {
+				reason = "truncated"
+			}
+			r.out.Dropped(f.src, collector.StreamUnknown, reason, 1)
+		}
+		return
+	}
+	if c.Time == 0 {
+		c.Time = r.now.UnixNano()
+	}
+	p := &s.pend[c.Stream]
+	if !p.active && !c.Partial {
+		if end <= f.skip {
+			return
+		}
+		msg, trunc := c.Message, overlong
+		if len(msg) > r.in.maxLine {
+			msg, trunc = msg[:r.in.maxLine], true
+		}
+		r.emit(f.src, collector.MakeID(f.key, uint64(start)), c.Time, c.Stream, msg, trunc)
+		return
+	}
+	if !p.active {
+		*p = pending{active: true, stream: c.Stream, time: c.Time, buf: p.buf[:0], start: f, startOff: start}
+	} else if f != p.start && f != p.cont {
+		p.cont, p.contOff = f, start
+	}
+	if room := r.in.maxLine - len(p.buf); len(c.Message) > room {
+		p.buf = append(p.buf, c.Message[:room]...)
+		p.truncated = true
+	} else {
+		p.buf = append(p.buf, c.Message...)
+	}
+	p.truncated = p.truncated || overlong
+	if !c.Partial {
+		r.completePending(s, p, end > f.skip)
+	}
+}
+
+// completePending emits the joined record (unless it was emitted before a restart) and lets go
+// of the files it kept.
+func (r *reader) completePending(s *stream, p *pending, send bool) {
+	if send {
+		r.emit(p.start.src, collector.MakeID(p.start.key, uint64(p.startOff)), p.time, p.stream, p.buf, p.truncated)
+	}
+	start, cont := p.start, p.cont
+	buf := p.buf[:0]
+	if cap(buf) > shrinkPending {
+		buf = nil
+	}
+	*p = pending{buf: buf}
+	r.markDirty(start)
+	r.finalize(s, start)
+	if cont != nil {
+		r.markDirty(cont)
+		r.finalize(s, cont)
+	}
+}
+
+// flushPending emits every pending record of s that involves f (or all, if f is nil) as it is:
+// nothing more will come for it.
+func (r *reader) flushPending(s *stream, f *file) {
+	for i := range s.pend {
+		if p := &s.pend[i]; p.active && (f == nil || p.start == f || p.cont == f) {
+			r.completePending(s, p, true)
+		}
+	}
+}
+
+// emit appends one record to the batch; its message is copied into the batch's arena.
+func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc bool) {
+	a := len(r.arena)
+	r.arena = append(r.arena, msg...)
+	m := r.arena[a:len(r.arena):len(r.arena)]
+	rec := collector.Record{Source: src, Time: t, ID: id, Stream: st, Message: m}
+	if trunc {
+		rec.Flags = collector.FlagTruncated
+		r.out.Dropped(src, st, "truncated", 1)
+	}
+	if !utf8.Valid(m) {
+		r.out.Dropped(src, st, "invalid_utf8", 1)
+	}
+	if r.in.parseJSON && len(m) > 1 && isJSONObject(m) {
+		rec.Fields = m
+	}
+	r.batch.Records = append(r.batch.Records, rec)
+}
+
+func (r *reader) markDirty(f *file) {
+	if !f.dirty {
+		f.dirty = true
+		r.dirty = append(r.dirty, f)
+	}
+}
+
+// flush emits the batched records with the positions of every file they advanced.
+func (r *reader) flush(ctx context.Context) error {
+	for _, f := range r.dirty {
+		f.dirty = false
+		if f.final {
+			r.batch.State = append(r.batch.State, collector.StateEntry{Key: f.stateKey})
+			continue
+		}
+		sv := f.saved(f.streamPath)
+		sv.offset = f.stream.committed(f)
+		a := len(r.stateBuf)
+		r.stateBuf = sv.appendBinary(r.stateBuf)
+		r.batch.State = append(r.batch.State, collector.StateEntry{Key: f.stateKey, Value: r.stateBuf[a:len(r.stateBuf):len(r.stateBuf)]})
+	}
+	r.dirty = r.dirty[:0]
+	for _, k := range r.gone {
+		r.batch.State = append(r.batch.State, collector.StateEntry{Key: k})
+	}
+	r.gone = r.gone[:0]
+	if len(r.batch.Records) > 0 || len(r.batch.State) > 0 {
+		if _, err := r.out.Emit(ctx, &r.batch); err != nil {
+			return err
+		}
+	}
+	r.batch.Reset()
+	clear(r.batch.Records[:cap(r.batch.Records)]) // drop Source pointers of released files
+	r.arena = r.arena[:0]
+	r.stateBuf = r.stateBuf[:0]
+	for _, src := range r.release {
+		r.out.Release(src)
+	}
+	clear(r.release)
+	r.release = r.release[:0]
+	return nil
+}
+
+// openFile opens a file closed earlier to respect max_open_files, closing the least recently
+// used idle one if the reader is at its bound.
+func (r *reader) openFile(s *stream, f *file) bool {
+	if !f.draining {
+		for r.nOpen >= r.maxOpen && r.evict(f) {
+		}
+	}
+	st, err := f.reopen()
+	if err != nil {
+		// Renamed away and gone while closed: what it held past our offset is lost.
+		r.in.warn.warn("lost:"+s.path, "log file vanished while closed", "input", r.in.name, "path", f.path, "err", err)
+		f.eof = true
+		r.closeForGood(s, f)
+		return false
+	}
+	r.opened(f)
+	if st.size < f.readOff {
+		r.truncated(s, f)
+	}
+	return true
+}
+
+func (r *reader) opened(f *file) {
+	r.nOpen++
+	r.in.addOpen(1)
+	if !f.draining {
+		r.open = append(r.open, f)
+	}
+}
+
+// evict closes the least recently used open file other than keep, preferring files at their end.
+func (r *reader) evict(keep *file) bool {
+	victim := -1
+	for pass := 0; pass < 2 && victim < 0; pass++ {
+		for i, f := range r.open {
+			if f == keep || (pass == 0 && !f.eof) {
+				continue
+			}
+			if victim < 0 || f.lastUse.Before(r.open[victim].lastUse) {
+				victim = i
+			}
+		}
+	}
+	if victim < 0 {
+		return false
+	}
+	r.closeFD(r.open[victim])
+	return true
+}
+
+func (r *reader) closeFD(f *file) {
+	if f.fd == nil {
+		return
+	}
+	f.fd.Close()
+	f.fd = nil
+	r.nOpen--
+	r.in.addOpen(-1)
+	if i := slices.Index(r.open, f); i >= 0 {
+		r.open = slices.Delete(r.open, i, i+1)
+	}
+}
+
+// closeForGood closes a drained file. Its position is deleted from the state once no pending
+// record needs it.
+func (r *reader) closeForGood(s *stream, f *file) {
+	if f.fd != nil && !f.discard && f.tail > 0 {
+		// A last line without its newline: nothing will complete it now.
+		n, _ := f.fd.ReadAt(r.buf[:min(int64(len(r.buf)), f.tail)], f.readOff)
+		if n > 0 {
+			start := f.readOff
+			f.readOff += int64(n)
+			r.handleLine(s, f, r.buf[:n], start, f.readOff, false)
+		}
+	}
+	r.closeFD(f)
+	f.done = true
+	s.remove(f)
+	if len(s.files) == 0 {
+		r.flushPending(s, nil)
+	}
+	r.finalize(s, f)
+}
+
+func (r *reader) finalize(s *stream, f *file) {
+	if !f.done || f.final || s.references(f) {
+		return
+	}
+	f.final = true
+	r.markDirty(f)
+	r.release = append(r.release, f.src)
+	r.in.unclaim(f.id)
+}
+
+// truncated starts a new generation of f after a copytruncate: new key, offset 0.
+func (r *reader) truncated(s *stream, f *file) {
+	r.flushPending(s, f)
+	r.release = append(r.release, f.src)
+	f.key = rand.Uint64()
+	f.gen++
+	f.src = collector.NewSource(f.key, r.in.name, s.kube)
+	f.readOff, f.skip, f.tail = 0, 0, 0
+	f.format = formatUnknown
+	f.discard, f.eof = false, false
+	f.fpLen, f.fp = 0, fnvOffset
+	r.markDirty(f)
+}
+
+// poll stats every file: growth, truncation, deletion, and whether the stream's path now
+// names another file (rename rotation).
+func (r *reader) poll() {
+	var lag int64
+	for _, s := range r.streams {
+		st, err := statPath(s.path)
+		cur := s.current()
+		if err == nil {
+			if cur != nil && cur.id != st.id {
+				r.startDrain(cur)
+				cur = nil
+			}
+			if cur == nil && !s.has(st.id) {
+				r.addFile(s, st, false)
+			}
+			if cur != nil && cur.fd == nil {
+				r.grew(s, cur, st)
+			}
+		} else if cur != nil {
+			r.startDrain(cur)
+		}
+		for _, f := range s.files {
+			if f.fd == nil {
+				if f.draining {
+					// Closed for max_open_files, then rotated: open it where it went to drain it.
+					f.eof = false
+				}
+				lag += max(0, f.size-f.readOff)
+				continue
+			}
+			fst, err := statFile(f.fd)
+			if err != nil {
+				continue
+			}
+			if fst.nlink == 0 && !f.draining {
+				r.startDrain(f)
+			}
+			r.grew(s, f, fst)
+			f.refreshFingerprint()
+			lag += max(0, f.size-f.readOff)
+		}
+	}
+	r.removeEmpty()
+	r.in.setLag(r, lag)
+}
+
+// grew records a file's new size and detects a copytruncate (the file shrank below our offset).
+func (r *reader) grew(s *stream, f *file, st fileStat) {
+	if st.size < f.readOff {
+		if f.fd == nil {
+			f.eof = false // reopen, and the size check there starts the new generation
+			return
+		}
+		r.truncated(s, f)
+	}
+	f.size = st.size
+	if st.size > f.readOff+f.tail {
+		f.eof = false
+	}
+}
+
+func (r *reader) startDrain(f *file) {
+	if f.draining {
+		return
+	}
+	f.draining = true
+	f.drainAt = r.now
+	f.eof = false
+	if i := slices.Index(r.open, f); i >= 0 {
+		r.open = slices.Delete(r.open, i, i+1)
+	}
+}
+
+// addFile starts tailing the file st now at s.path, from its head (or its end when asked).
+func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
+	if !r.in.claim(st.id) {
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		real = s.path
+	}
+	fd, fst, err := openVerified(real, st.id)
+	if err != nil {
+		r.in.unclaim(st.id)
+		return nil
+	}
+	f := r.newFile(s, st.id, real, rand.Uint64(), 0)
+	f.fd = fd
+	f.size = fst.size
+	r.opened(f)
+	if fromTail {
+		f.readOff, f.skip = fst.size, fst.size
+	}
+	f.refreshFingerprint()
+	for r.nOpen > r.maxOpen && r.evict(f) {
+	}
+	s.files = append(s.files, f)
+	r.markDirty(f)
+	return f
+}
+
+func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint32) *file {
+	f := &file{id: id, stateKey: stateKey(id), path: path, key: key, gen: gen, stream: s,
+		streamPath: s.path, lastUse: r.now, fp: fnvOffset}
+	f.src = collector.NewSource(key, r.in.name, s.kube)
+	return f
+}
+
+// addStream starts serving a discovered path, resuming the files the last run saved for it:
+// first the ones rotated away while we were down, then the one the path names now.
+func (r *reader) addStream(msg newStreamMsg) {
+	s := &stream{path: msg.path}
+	real, err := filepath.EvalSymlinks(msg.path)
+	if err != nil {
+		real = msg.path
+		for _, sv := range msg.saved {
+			real = sv.path
+		}
+	}
+	s.kube = kubeFromPath(msg.path, real, r.in.node)
+	st, serr := statPath(msg.path)
+	type found struct {
+		sv    savedFile
+		path  string
+		mtime int64
+	}
+	var drains []found
+	var current *savedFile
+	for i, sv := range msg.saved {
+		if serr == nil && sv.id == st.id {
+			current = &msg.saved[i]
+			continue
+		}
+		p := sv.path
+		fst, err := statPath(p)
+		if err != nil || fst.id != sv.id {
+			var ok bool
+			if p, ok = findByID(filepath.Dir(sv.path), sv.id); ok {
+				fst, err = statPath(p)
+			}
+			if !ok || err != nil {
+				r.in.warn.warn("gone:"+sv.path, "saved log file is gone; its unread tail is lost",
+					"input", r.in.name, "path", sv.path)
+				r.gone = append(r.gone, stateKey(sv.id))
+				continue
+			}
+		}
+		drains = append(drains, found{sv, p, fst.mtime})
+	}
+	slices.SortFunc(drains, func(a, b found) int { return int(a.mtime - b.mtime) })
+	for _, d := range drains {
+		if f := r.resume(s, d.sv, d.path); f != nil {
+			r.startDrain(f)
+		}
+	}
+	if current != nil && r.resume(s, *current, real) == nil {
+		current = nil
+	}
+	if serr == nil && current == nil && !s.has(st.id) {
+		r.addFile(s, st, msg.fromTail)
+	}
+	r.streams = append(r.streams, s)
+}
+
+// resume reopens a file from the saved position, unless its content shows the inode now holds
+// another file (then it is read from its head as a new file).
+func (r *reader) resume(s *stream, sv savedFile, path string) *file {
+	if !r.in.claim(sv.id) {
+		return nil
+	}
+	fd, st, err := openVerified(path, sv.id)
+	if err != nil {
+		r.in.unclaim(sv.id)
+		r.gone = append(r.gone, stateKey(sv.id))
+		return nil
+	}
+	n, fp, err := fingerprint(fd, min(st.size, int64(sv.fpLen)))
+	var f *file
+	if err != nil || n != sv.fpLen || fp != sv.fp || st.size < sv.offset {
+		f = r.newFile(s, sv.id, path, rand.Uint64(), 0) // inode reuse or truncated while down
+	} else {
+		f = r.newFile(s, sv.id, path, sv.key, sv.gen)
+		f.readOff, f.skip = sv.offset, sv.skip
+		f.fpLen, f.fp = sv.fpLen, sv.fp
+	}
+	f.fd = fd
+	f.size = st.size
+	r.opened(f)
+	f.refreshFingerprint()
+	for r.nOpen > r.maxOpen && r.evict(f) {
+	}
+	s.files = append(s.files, f)
+	r.markDirty(f)
+	return f
+}

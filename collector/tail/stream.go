@@ -1,0 +1,85 @@
+package tail
+
+import (
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+// stream is one container log path (what discovery matched, usually the /var/log/containers
+// symlink) and the files that have been behind it: rotated ones still draining, oldest first,
+// then the current one. Partial lines belong to the stream, not to a file, so a record split by
+// a rotation (P chunks at the end of 0.log.<ts>, F at the start of the new 0.log) is joined.
+type stream struct {
+	path  string
+	kube  *collector.Kube
+	files []*file
+	// pend is the record being joined per stream kind (collector.Stream values).
+	pend [4]pending
+}
+
+// pending is a record whose partial chunks have been read and whose last chunk has not.
+type pending struct {
+	active    bool
+	truncated bool
+	stream    collector.Stream
+	time      int64
+	buf       []byte
+	start     *file // where the record started: its ID and its source
+	startOff  int64
+	cont      *file // the newest other file a chunk came from, and that chunk's offset
+	contOff   int64
+}
+
+// current is the file new data is expected in, or nil while the path has none.
+func (s *stream) current() *file {
+	if n := len(s.files); n > 0 && !s.files[n-1].draining {
+		return s.files[n-1]
+	}
+	return nil
+}
+
+func (s *stream) has(id fileID) bool {
+	for _, f := range s.files {
+		if f.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *stream) remove(f *file) {
+	for i, g := range s.files {
+		if g == f {
+			s.files = append(s.files[:i], s.files[i+1:]...)
+			return
+		}
+	}
+}
+
+// committed is the offset in f of the first byte not covered by an emitted record: the start of
+// the earliest pending chunk read from f, else the end of the last whole line handled.
+func (s *stream) committed(f *file) int64 {
+	off := f.readOff
+	for i := range s.pend {
+		p := &s.pend[i]
+		if !p.active {
+			continue
+		}
+		if p.start == f && p.startOff < off {
+			off = p.startOff
+		}
+		if p.cont == f && p.contOff < off {
+			off = p.contOff
+		}
+	}
+	return off
+}
+
+// references reports whether a pending record still needs f's position kept.
+func (s *stream) references(f *file) bool {
+	for i := range s.pend {
+		if p := &s.pend[i]; p.active && (p.start == f || p.cont == f) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,108 @@
+package tail
+
+// parseTime reads an RFC 3339 timestamp with optional fraction ("2016-10-06T00:17:09.669794202Z",
+// "2016-10-06T09:17:09.1+09:00") and returns Unix nanoseconds. It is hand-written because
+// time.Parse costs far more than the rest of a line.
+func parseTime(b []byte) (int64, bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') ||
+		b[13] != ':' || b[16] != ':' {
+		return 0, false
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
+		return 0, false
+	}
+	i := 19
+	var nsec int64
+	if b[i] == '.' || b[i] == ',' {
+		i++
+		start := i
+		scale := int64(100000000)
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			if scale > 0 {
+				nsec += int64(b[i]-'0') * scale
+				scale /= 10
+			}
+			i++
+		}
+		if i == start {
+			return 0, false
+		}
+	}
+	if i >= len(b) {
+		return 0, false
+	}
+	var offset int64
+	switch b[i] {
+	case 'Z', 'z':
+		i++
+	case '+', '-':
+		if len(b)-i < 6 || b[i+3] != ':' {
+			return 0, false
+		}
+		oh, ok1 := digits(b[i+1 : i+3])
+		om, ok2 := digits(b[i+4 : i+6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		offset = (oh*60 + om) * 60
+		if b[i] == '-' {
+			offset = -offset
+		}
+		i += 6
+	default:
+		return 0, false
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	secs := daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec - offset
+	return secs*1e9 + nsec, true
+}
+
+func digits(b []byte) (int64, bool) {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int64) int64 {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to the given proleptic Gregorian date
+// (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}

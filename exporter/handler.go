@@ -1,0 +1,147 @@
+package exporter
+
+import (
+	"bufio"
+	"compress/gzip"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// ContentType is the text exposition format the handler serves.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Handler serves /metrics: g's families (client_golang self metrics, may be nil) in the text
+// format, then each extra writer's output (e.g. a *PodLogs), gzip-compressed when the scraper
+// accepts it. A gather error is logged and the families that were gathered are still served.
+func Handler(g prometheus.Gatherer, extra ...io.WriterTo) http.Handler {
+	return &handler{gatherer: g, extra: extra, log: slog.Default().With("component", "exporter")}
+}
+
+type handler struct {
+	gatherer prometheus.Gatherer
+	extra    []io.WriterTo
+	log      *slog.Logger
+
+	gzips   sync.Pool // *gzip.Writer
+	bufs    sync.Pool // *bufio.Writer
+	warned  atomic.Int64
+	dropped atomic.Int64 // warnings suppressed since the last one logged
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Add("Vary", "Accept-Encoding")
+	if r.Method == http.MethodHead {
+		return
+	}
+
+	var out io.Writer = w
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		w.Header().Set("Content-Encoding", "gzip")
+		gz, _ := h.gzips.Get().(*gzip.Writer)
+		if gz == nil {
+			gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // level is valid: no error
+		} else {
+			gz.Reset(w)
+		}
+		defer func() {
+			if err := gz.Close(); err != nil {
+				h.warn("close gzip stream", err)
+			}
+			h.gzips.Put(gz)
+		}()
+		out = gz
+	}
+	bw, _ := h.bufs.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(out, 64<<10)
+	} else {
+		bw.Reset(out)
+	}
+	defer h.bufs.Put(bw)
+
+	if err := h.write(bw); err != nil {
+		h.warn("write scrape", err)
+		return
+	}
+	if err := bw.Flush(); err != nil {
+		h.warn("write scrape", err)
+	}
+}
+
+func (h *handler) write(w io.Writer) error {
+	if h.gatherer != nil {
+		mfs, err := h.gatherer.Gather()
+		if err != nil {
+			h.warn("gather self metrics", err)
+		}
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				return err
+			}
+		}
+	}
+	for _, x := range h.extra {
+		if _, err := x.WriteTo(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warn logs at most one line a minute, with the count of the ones it held back.
+func (h *handler) warn(msg string, err error) {
+	now := time.Now().UnixNano()
+	last := h.warned.Load()
+	if now-last < int64(time.Minute) || !h.warned.CompareAndSwap(last, now) {
+		h.dropped.Add(1)
+		return
+	}
+	h.log.Warn(msg, "err", err, "suppressed", h.dropped.Swap(0))
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip (explicitly or by "*")
+// with a non-zero quality.
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		if q, ok := qValue(params); ok && q == 0 {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func qValue(params string) (float64, bool) {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, true // a malformed q is not an acceptance
+		}
+		return q, true
+	}
+	return 1, false
+}

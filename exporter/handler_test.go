@@ -1,0 +1,103 @@
+package exporter
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestHandler(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailgate_sink_records_total", Help: "Records handled by a sink.",
+	}, []string{"sink", "result"})
+	reg.MustRegister(sent)
+	sent.WithLabelValues("local", "sent").Add(42)
+	pods := NewPodLogs()
+	for i := range 2000 {
+		pods.Acquire("ns", fmt.Sprint("pod-", i), "app", "stdout").Add(uint64(i), 10)
+	}
+	srv := httptest.NewServer(Handler(reg, pods))
+	defer srv.Close()
+
+	tests := []struct {
+		name, acceptEncoding string
+		gzipped              bool
+	}{
+		{"plain", "", false},
+		{"gzip", "gzip, deflate", true},
+		{"gzip refused", "gzip;q=0, identity", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.acceptEncoding != "" {
+				req.Header.Set("Accept-Encoding", tc.acceptEncoding)
+			}
+			// A transport that does not add Accept-Encoding nor decompress on its own.
+			resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ContentType {
+				t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tc.gzipped {
+				t.Fatalf("Content-Encoding %q, want gzip=%v", resp.Header.Get("Content-Encoding"), tc.gzipped)
+			}
+			var body io.Reader = resp.Body
+			if tc.gzipped {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = zr
+			}
+			b, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := parseProm(t, b)
+			if got := e.samples[seriesKey("tailgate_sink_records_total", "sink", "local", "result", "sent")]; got != 42 {
+				t.Errorf("self metric = %v, want 42", got)
+			}
+			if got := e.samples[podKey(PodLogLinesName, "ns", "pod-1999", "app", "stdout")]; got != 1999 {
+				t.Errorf("pod lines = %v, want 1999", got)
+			}
+			if len(e.samples) != 1+2*2000 {
+				t.Errorf("%d samples, want %d", len(e.samples), 1+2*2000)
+			}
+			mfs := parseExpfmt(t, b)
+			if len(mfs) != 3 {
+				t.Errorf("%d families, want 3", len(mfs))
+			}
+		})
+	}
+}
+
+func TestHandlerMethods(t *testing.T) {
+	h := Handler(nil, NewPodLogs())
+	for _, tc := range []struct {
+		method string
+		status int
+	}{
+		{http.MethodGet, http.StatusOK},
+		{http.MethodHead, http.StatusOK},
+		{http.MethodPost, http.StatusMethodNotAllowed},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, "/metrics", nil))
+		if rec.Code != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.method, rec.Code, tc.status)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package pubsub
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+// keyField is a placeholder of the ordering key template.
+type keyField uint8
+
+const (
+	fieldLiteral keyField = iota
+	fieldNamespace
+	fieldPod
+	fieldPodUID
+	fieldContainer
+	fieldNode
+	fieldSource
+	fieldStream
+)
+
+var keyFields = map[string]keyField{
+	"namespace": fieldNamespace,
+	"pod":       fieldPod,
+	"pod_uid":   fieldPodUID,
+	"container": fieldContainer,
+	"node":      fieldNode,
+	"source":    fieldSource,
+	"stream":    fieldStream,
+}
+
+type keyPart struct {
+	field keyField
+	lit   string
+}
+
+// keyTemplate renders ordering keys. A key depends only on a record's source metadata and
+// stream, so rendered keys are cached by (metadata version, input, stream): the per-record
+// cost is one map lookup, not a string build.
+type keyTemplate struct {
+	parts []keyPart
+
+	mu    sync.Mutex
+	cache map[keyCacheKey]string
+}
+
+type keyCacheKey struct {
+	kube   *collector.Kube // immutable once published, so the pointer names one version
+	input  string
+	stream collector.Stream
+}
+
+// maxKeyCache bounds the cache; it is dropped and refilled when pods churn past it.
+const maxKeyCache = 4096
+
+// parseKeyTemplate parses "{namespace}/{pod}"; an empty template returns nil (no ordering).
+func parseKeyTemplate(tmpl string) (*keyTemplate, error) {
+	if tmpl == "" {
+		return nil, nil
+	}
+	t := &keyTemplate{cache: make(map[keyCacheKey]string)}
+	for rest := tmpl; rest != ""; {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			t.parts = append(t.parts, keyPart{lit: rest})
+			break
+		}
+		if open > 0 {
+			t.parts = append(t.parts, keyPart{lit: rest[:open]})
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("ordering_key %q: unclosed {", tmpl)
+		}
+		name := rest[open+1 : open+end]
+		f, ok := keyFields[name]
+		if !ok {
+			return nil, fmt.Errorf("ordering_key %q: unknown placeholder {%s}", tmpl, name)
+		}
+		t.parts = append(t.parts, keyPart{field: f})
+		rest = rest[open+end+1:]
+	}
+	return t, nil
+}
+
+// key returns r's ordering key ("" when the template renders nothing).
+func (t *keyTemplate) key(r *collector.Record) string {
+	ck := keyCacheKey{stream: r.Stream}
+	if r.Source != nil {
+		ck.kube = r.Source.Kube()
+		ck.input = r.Source.Input
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k, ok := t.cache[ck]; ok {
+		return k
+	}
+	k := t.render(ck)
+	if len(t.cache) >= maxKeyCache {
+		clear(t.cache)
+	}
+	t.cache[ck] = k
+	return k
+}
+
+func (t *keyTemplate) render(ck keyCacheKey) string {
+	var b strings.Builder
+	kube := ck.kube
+	if kube == nil {
+		kube = &collector.Kube{}
+	}
+	for _, p := range t.parts {
+		switch p.field {
+		case fieldLiteral:
+			b.WriteString(p.lit)
+		case fieldNamespace:
+			b.WriteString(kube.Namespace)
+		case fieldPod:
+			b.WriteString(kube.Pod)
+		case fieldPodUID:
+			b.WriteString(kube.PodUID)
+		case fieldContainer:
+			b.WriteString(kube.Container)
+		case fieldNode:
+			b.WriteString(kube.Node)
+		case fieldSource:
+			b.WriteString(ck.input)
+		case fieldStream:
+			b.WriteString(ck.stream.String())
+		}
+	}
+	return clampUTF8(b.String(), maxOrderingKeyBytes)
+}
+
+// clampUTF8 makes s valid UTF-8 (proto string fields must be) of at most n bytes.
+func clampUTF8(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
