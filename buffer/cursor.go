@@ -169,7 +169,7 @@ func (b *Buffer) normalizeCursor(name string, p Position) Position {
 	case p.Segment < oldest.id:
 		return Position{} // acked segments were deleted: start at the oldest retained
 	case p.Segment > newest.id:
-		b.log.Warn("cursor past the end of the buffer; reader restarts at the oldest frame", "sink", name,
+		b.log.Warn("cursor past the end of the buffer; reader restarts at the oldest frame", "sink", name, "oldest", oldest.id, "newest", newest.id,
 			"segment", p.Segment, "offset", p.Offset)
 		return Position{}
 	}

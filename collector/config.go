@@ -96,6 +96,13 @@ type SinkConfig struct {
 	LogGroup  string `yaml:"log_group"`
 	LogStream string `yaml:"log_stream"`
 
+	// pubsub
+	OrderingKey     string   `yaml:"ordering_key"`      // template, e.g. "{namespace}/{pod}"
+	MaxMessageBytes Size     `yaml:"max_message_bytes"` // default and max ~10 MB
+	Oversize        string   `yaml:"oversize"`          // truncate | dead_letter
+	PublishTimeout  Duration `yaml:"publish_timeout"`
+	Compression     bool     `yaml:"compression"`
+
 	MaxInFlight int      `yaml:"max_in_flight"`
 	BatchDelay  Duration `yaml:"batch_delay"`
 }

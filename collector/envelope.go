@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"sort"
 	"unicode/utf8"
 )
@@ -8,11 +10,25 @@ import (
 // AppendJSON appends r as one envelope object (the DESIGN.md record contract), without a
 // trailing newline. It allocates nothing: the kubernetes object is rendered once per source.
 // Invalid UTF-8 in the message is written as U+FFFD so the output is always valid JSON.
+// Sinks that encode many records use an Encoder, which also caches the formatted second.
 func (r *Record) AppendJSON(dst []byte) []byte {
+	var e Encoder
+	return e.AppendJSON(dst, r)
+}
+
+// Encoder writes envelopes; it remembers the last formatted second, since the records of a
+// batch mostly share it. The zero value is ready; one Encoder per goroutine.
+type Encoder struct {
+	sec     int64
+	secText []byte // "2026-11-23T03:00:00." for sec
+}
+
+// AppendJSON is Record.AppendJSON with the encoder's cache.
+func (e *Encoder) AppendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"id":"`...)
 	dst = r.ID.AppendHex(dst)
 	dst = append(dst, `","time":"`...)
-	dst = AppendTime(dst, r.Time)
+	dst = e.appendTime(dst, r.Time)
 	dst = append(dst, `","stream":"`...)
 	dst = append(dst, r.Stream.String()...)
 	dst = append(dst, `","message":`...)
@@ -87,12 +103,20 @@ func AppendJSONString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if safeASCII[b] {
-				i++
+		if i+8 <= len(s) {
+			// Eight bytes at a time: jump straight to the first byte that needs attention.
+			m := specialMask(binary.LittleEndian.Uint64(s[i:]))
+			if m == 0 {
+				i += 8
 				continue
 			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if s[i] < utf8.RuneSelf && safeASCII[s[i]] {
+			i++
+			continue
+		}
+		b := s[i]
+		if b < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
@@ -124,9 +148,41 @@ func AppendJSONString(dst, s []byte) []byte {
 	return append(dst, '"')
 }
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// specialMask flags (high bit of the byte) the bytes of the little-endian word x that are not
+// plain ASCII: < 0x20, '"', '\\' or >= 0x80. SWAR zero tests can flag a byte above a true hit,
+// never below one, so the lowest flag is always exact.
+func specialMask(x uint64) uint64 {
+	ctl := (x - lsb*0x20) &^ x
+	q := x ^ (lsb * '"')
+	bs := x ^ (lsb * '\\')
+	quote := (q - lsb) &^ q
+	slash := (bs - lsb) &^ bs
+	return (ctl | quote | slash | x) & msb
+}
+
 func appendJSONStringS(dst []byte, s string) []byte {
 	// The conversion does not allocate: the compiler sees the slice does not escape.
 	return AppendJSONString(dst, []byte(s))
+}
+
+func (e *Encoder) appendTime(dst []byte, t int64) []byte {
+	sec, nanos := t/1e9, t%1e9
+	if nanos < 0 {
+		sec, nanos = sec-1, nanos+1e9
+	}
+	if e.secText == nil || sec != e.sec {
+		e.sec = sec
+		e.secText = AppendTime(e.secText[:0], sec*1e9)
+		e.secText = e.secText[:len(e.secText)-len("000000000Z")]
+	}
+	dst = append(dst, e.secText...)
+	dst = appendDigits(dst, nanos, 9)
+	return append(dst, 'Z')
 }
 
 // AppendTime appends t (Unix nanoseconds) as RFC 3339 UTC with nine fractional digits, e.g.

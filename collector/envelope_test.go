@@ -29,6 +29,17 @@ func TestAppendJSONEnvelope(t *testing.T) {
 		`{"id":"00000000000000000000000000000000","time":"1969-12-31T23:59:59.999999999Z","stream":"stderr","message":"","source":"","tag":"","kubernetes":{},"fields":{}}`)
 }
 
+func TestEncoderTimeCache(t *testing.T) {
+	var e Encoder
+	for _, ts := range []int64{5e9 + 1, 5e9 + 999999999, 6e9, -1, 5e9} {
+		want := string(AppendTime(nil, ts))
+		got := string(e.appendTime(nil, ts))
+		if got != want {
+			t.Errorf("appendTime(%d) = %s, want %s", ts, got, want)
+		}
+	}
+}
+
 func TestAppendTimeMatchesStdlib(t *testing.T) {
 	for _, tt := range []time.Time{
 		time.Date(2000, 2, 29, 23, 59, 59, 1, time.UTC),
@@ -62,9 +73,27 @@ func BenchmarkAppendJSON(b *testing.B) {
 	r := Record{Source: src, Time: time.Now().UnixNano(), ID: MakeID(7, 1234), Stream: StreamStdout,
 		Message: []byte(`{"level":"info","msg":"handled request","path":"/api/v1/cart/items","status":200,"latency_ms":12,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"u-12345"}`)}
 	buf := make([]byte, 0, 4096)
+	var e Encoder
 	b.ReportAllocs()
 	b.SetBytes(int64(len(r.Message)))
 	for b.Loop() {
-		buf = r.AppendJSON(buf[:0])
+		buf = e.AppendJSON(buf[:0], &r)
+	}
+}
+
+func TestSpecialMask(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		want := b >= 0x20 && b < 0x80 && b != '"' && b != '\\'
+		for pos := 0; pos < 8; pos++ {
+			word := []byte("abcdefgh")
+			word[pos] = byte(b)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(word[i])
+			}
+			if got := specialMask(x) == 0; got != want {
+				t.Fatalf("byte %#x at %d: specialMask == 0 is %v, want %v", b, pos, got, want)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,8 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		a.ln = ln
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
@@ -117,7 +120,13 @@ func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (co
 	case "file", "stdout":
 		return file.New(sc)
 	case "pubsub":
-		return pubsub.New(ctx, sc, log.With("sink", sc.Name))
+		return pubsub.NewWithOptions(ctx, sc, pubsub.Options{
+			OrderingKey:     sc.OrderingKey,
+			MaxMessageBytes: int(sc.MaxMessageBytes),
+			Oversize:        sc.Oversize,
+			PublishTimeout:  sc.PublishTimeout.D(),
+			Compression:     sc.Compression,
+		}, log.With("sink", sc.Name))
 	}
 	return nil, fmt.Errorf("sink %s: type %s is not available in this build yet", sc.Name, sc.Type)
 }

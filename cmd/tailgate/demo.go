@@ -81,7 +81,7 @@ loop:
 			return err
 		case <-tick.C:
 			s := readDemoStats(a)
-			fmt.Fprintf(stdout, "%5.0fs  in %7.0f rec/s %6.2f MiB/s  out %7.0f rec/s  buffer %6.2f MiB  sink lag %d rec\n",
+			fmt.Fprintf(stdout, "%5.1fs  in %7.0f rec/s %6.2f MiB/s  out %7.0f rec/s  buffer %6.2f MiB  sink lag %d rec\n",
 				time.Since(start).Seconds(), s.in-last.in, (s.inBytes-last.inBytes)/(1<<20), s.out-last.out,
 				s.bufBytes/(1<<20), int64(s.in-s.out))
 			last = s
@@ -294,7 +294,7 @@ func (g *demoGenerator) run(ctx context.Context, rate int) error {
 			p.size += int64(len(line))
 			n++
 			g.records.Add(1)
-			if p.size > 4<<20 {
+			if p.size > 1<<20 {
 				if err := p.rotate(); err != nil {
 					return err
 				}

@@ -226,14 +226,14 @@ func (c *conn) fail(err error) {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, errStopping), c.ctx.Err() != nil:
 	case errors.As(err, &fe):
 		c.in.countError(fe.reason)
-		c.in.warn.warn(fe.reason, "forward connection closed", "input", c.in.name,
+		c.in.warn.warn(fe.reason, "forward connection closed",
 			"remote", c.nc.RemoteAddr().String(), "reason", fe.reason, "err", err)
 	case errors.As(err, &ee):
-		c.in.warn.warn("emit", "forward: emit failed, connection closed", "input", c.in.name, "err", err)
+		c.in.warn.warn("emit", "forward: emit failed, connection closed", "err", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.in.log.Debug("forward connection idle, closed", "input", c.in.name, "remote", c.nc.RemoteAddr().String())
+		c.in.log.Debug("forward connection idle, closed", "remote", c.nc.RemoteAddr().String())
 	default:
-		c.in.log.Debug("forward connection ended", "input", c.in.name, "remote", c.nc.RemoteAddr().String(), "err", err)
+		c.in.log.Debug("forward connection ended", "remote", c.nc.RemoteAddr().String(), "err", err)
 	}
 }
 

@@ -203,7 +203,7 @@ func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collec
 				return
 			}
 			// Out of descriptors, say: wait instead of spinning.
-			in.warn.warn("accept", "forward accept failed", "input", in.name, "err", err)
+			in.warn.warn("accept", "forward accept failed", "err", err)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -220,8 +220,7 @@ func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collec
 		default:
 			nc.Close()
 			in.countError(reasonMaxConnections)
-			in.warn.warn(reasonMaxConnections, "forward connection refused: max_connections reached",
-				"input", in.name, "max_connections", in.maxConns)
+			in.warn.warn(reasonMaxConnections, "forward connection refused: max_connections reached", "max_connections", in.maxConns)
 			continue
 		}
 		c := newConn(in, nc, out, ctx, rand.Uint64())

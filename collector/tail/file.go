@@ -1,11 +1,14 @@
 package tail
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -141,4 +144,40 @@ func (f *file) reopen() (fileStat, error) {
 	}
 	f.fd = fd
 	return st, nil
+}
+
+type rotatedFile struct {
+	path string
+	st   fileStat
+}
+
+// rotatedWhileDown lists the rotated siblings of current (current.N, current.<timestamp>; not
+// compressed ones) that are not known and were written after newerThan (the mtime of the
+// newest file the last run had saved; an equal mtime counts as newer, since duplicates beat
+// loss), oldest first. With newerThan 0 nothing is returned:
+// without a saved file to date them, old rotations cannot be told from new ones.
+func rotatedWhileDown(current string, newerThan int64, known map[fileID]bool) []rotatedFile {
+	if newerThan == 0 {
+		return nil
+	}
+	dir, base := filepath.Split(current)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []rotatedFile
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, base+".") || strings.HasSuffix(name, ".gz") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		st, err := statPath(p)
+		if err != nil || known[st.id] || st.mtime < newerThan { // mtime ticks are coarse: equal is not older
+			continue
+		}
+		out = append(out, rotatedFile{p, st})
+	}
+	slices.SortFunc(out, func(a, b rotatedFile) int { return cmp.Compare(a.st.mtime, b.st.mtime) })
+	return out
 }

@@ -192,7 +192,7 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 		want := min(len(r.buf)-carry, readChunk)
 		n, err := f.fd.ReadAt(r.buf[carry:carry+want], off+int64(carry))
 		if err != nil && err != io.EOF {
-			r.in.warn.warn("read:"+f.path, "read failed", "input", r.in.name, "path", f.path, "err", err)
+			r.in.warn.warn("read:"+f.path, "read failed", "path", f.path, "err", err)
 			f.eof = true
 			break
 		}
@@ -407,7 +407,7 @@ func (r *reader) openFile(s *stream, f *file) bool {
 	st, err := f.reopen()
 	if err != nil {
 		// Renamed away and gone while closed: what it held past our offset is lost.
-		r.in.warn.warn("lost:"+s.path, "log file vanished while closed", "input", r.in.name, "path", f.path, "err", err)
+		r.in.warn.warn("lost:"+s.path, "log file vanished while closed", "path", f.path, "err", err)
 		f.eof = true
 		r.closeForGood(s, f)
 		return false
@@ -515,6 +515,7 @@ func (r *reader) poll() {
 		if err == nil {
 			if cur != nil && cur.id != st.id {
 				r.startDrain(cur)
+				r.catchUpRotations(s, cur, st)
 				cur = nil
 			}
 			if cur == nil && !s.has(st.id) {
@@ -607,6 +608,53 @@ func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
 	return f
 }
 
+// catchUpRotations finds files that were created and rotated away between two polls (two
+// rotations within one poll interval), so they are drained after cur and before the new file.
+func (r *reader) catchUpRotations(s *stream, cur *file, now fileStat) {
+	if cur.fd == nil {
+		return
+	}
+	cst, err := statFile(cur.fd)
+	if err != nil {
+		return
+	}
+	real, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return
+	}
+	known := map[fileID]bool{now.id: true}
+	for _, f := range s.files {
+		known[f.id] = true
+	}
+	for _, rp := range rotatedWhileDown(real, cst.mtime, known) {
+		if f := r.addRotated(s, rp.path, rp.st); f != nil {
+			r.startDrain(f)
+		}
+	}
+}
+
+// addRotated starts draining, from its head, a rotated file nobody read yet.
+func (r *reader) addRotated(s *stream, path string, st fileStat) *file {
+	if !r.in.claim(st.id) {
+		return nil
+	}
+	fd, fst, err := openVerified(path, st.id)
+	if err != nil {
+		r.in.unclaim(st.id)
+		return nil
+	}
+	f := r.newFile(s, st.id, path, rand.Uint64(), 0)
+	f.fd = fd
+	f.size = fst.size
+	r.opened(f)
+	f.refreshFingerprint()
+	for r.nOpen > r.maxOpen && r.evict(f) {
+	}
+	s.files = append(s.files, f)
+	r.markDirty(f)
+	return f
+}
+
 func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint32) *file {
 	f := &file{id: id, stateKey: stateKey(id), path: path, key: key, gen: gen, stream: s,
 		streamPath: s.path, lastUse: r.now, fp: fnvOffset}
@@ -647,8 +695,7 @@ func (r *reader) addStream(msg newStreamMsg) {
 				fst, err = statPath(p)
 			}
 			if !ok || err != nil {
-				r.in.warn.warn("gone:"+sv.path, "saved log file is gone; its unread tail is lost",
-					"input", r.in.name, "path", sv.path)
+				r.in.warn.warn("gone:"+sv.path, "saved log file is gone; its unread tail is lost", "path", sv.path)
 				r.gone = append(r.gone, stateKey(sv.id))
 				continue
 			}
@@ -659,6 +706,29 @@ func (r *reader) addStream(msg newStreamMsg) {
 	for _, d := range drains {
 		if f := r.resume(s, d.sv, d.path); f != nil {
 			r.startDrain(f)
+		}
+	}
+	// Files created and rotated away entirely while we were down: never seen, not at the path
+	// any more, but still beside it. Read them from their head, oldest first, before the current.
+	if len(msg.saved) > 0 {
+		var newest int64
+		known := map[fileID]bool{}
+		for _, sv := range msg.saved {
+			known[sv.id] = true
+		}
+		for _, d := range drains {
+			newest = max(newest, d.mtime)
+		}
+		if current != nil {
+			known[current.id] = true
+		}
+		if serr == nil {
+			known[st.id] = true
+		}
+		for _, rp := range rotatedWhileDown(real, newest, known) {
+			if f := r.addRotated(s, rp.path, rp.st); f != nil {
+				r.startDrain(f)
+			}
 		}
 	}
 	if current != nil && r.resume(s, *current, real) == nil {

@@ -72,7 +72,7 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		rotateWait:   DefaultRotateWait,
 		shutdownWait: 5 * time.Second,
 		metrics:      m,
-		log:          log.With("input", cfg.Name),
+		log:          log,
 		known:        make(map[string]bool),
 		claimed:      make(map[fileID]bool),
 		lags:         make(map[*reader]int64),

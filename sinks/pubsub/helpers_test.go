@@ -36,7 +36,7 @@ func newPstest(t *testing.T, opts ...pstest.ServerReactorOption) *pstest.Server 
 }
 
 // newTestSink returns a sink publishing to addr in plaintext; it is closed at cleanup.
-func newTestSink(t *testing.T, addr, topic string, opts Options) *Sink {
+func newTestSink(t testing.TB, addr, topic string, opts Options) *Sink {
 	t.Helper()
 	cfg := collector.SinkConfig{Name: "pubsub", Type: "pubsub", Project: testProject, Topic: topic,
 		Endpoint: addr, Insecure: true}

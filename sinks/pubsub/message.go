@@ -99,7 +99,7 @@ func validUTF8(s string) string {
 func dataBudget(maxMessage, attrBytes int, key string) int {
 	n := maxMessage - attrBytes - protowire.SizeTag(1) - protowire.SizeVarint(MaxRequestBytes)
 	if key != "" {
-		n -= protowire.SizeTag(3) + protowire.SizeBytes(len(key))
+		n -= protowire.SizeTag(5) + protowire.SizeBytes(len(key))
 	}
 	return n
 }

@@ -50,7 +50,7 @@ func TestOversizeTruncate(t *testing.T) {
 	const limit = 2048
 	s := newTestSink(t, addr, testTopic, Options{MaxMessageBytes: limit})
 	rs := makeRecords(4, 50, "fit")
-	rs[1].Message = bytes.Repeat([]byte("é\n"), 3000)                    // escapes and multibyte runes
+	rs[1].Message = bytes.Repeat([]byte("é\n"), 3000)                     // escapes and multibyte runes
 	rs[2].Fields = []byte(`{"blob":"` + strings.Repeat("z", 5000) + `"}`) // only dropping fields helps
 	rs[2].Tag = []byte("app.tag")
 	if err := send(t, s, rs); err != nil {
@@ -114,6 +114,9 @@ func TestOversizeDeadLetter(t *testing.T) {
 	}
 	if _, msgs := srv.stats(); len(msgs) != 2 {
 		t.Errorf("server got %d messages, want the 2 that fit", len(msgs))
+	}
+	if s.Oversized() != 1 {
+		t.Errorf("Oversized() = %d, want 1", s.Oversized())
 	}
 	// A batch of nothing but oversize records is a permanent batch error, never a retry.
 	if err := send(t, s, rs[1:2]); !collector.IsPermanent(err) {

@@ -48,6 +48,7 @@ func New(ctx context.Context, cfg collector.SinkConfig, log *slog.Logger) (*Sink
 //
 // Without an endpoint the client honours PUBSUB_EMULATOR_HOST; an explicit endpoint wins over
 // it. insecure: true dials the endpoint in plaintext without credentials (emulators, fakes).
+// log should carry the sink's name (cmd/tailgate passes log.With("sink", name)).
 func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options, log *slog.Logger) (*Sink, error) {
 	if cfg.Project == "" {
 		return nil, fmt.Errorf("pubsub sink %q: project is required", cfg.Name)
@@ -67,9 +68,8 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 		return nil, fmt.Errorf("pubsub sink %q: %w", cfg.Name, err)
 	}
 	if log == nil {
-		log = slog.Default()
+		log = slog.Default().With("sink", cfg.Name)
 	}
-	log = log.With("sink", cfg.Name)
 
 	inFlight := cfg.MaxInFlight
 	if inFlight == 0 {
@@ -80,7 +80,10 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 		delay = DefaultBatchDelay
 	}
 
-	clientOpts := []option.ClientOption{option.WithTelemetryDisabled()}
+	clientOpts := []option.ClientOption{
+		option.WithTelemetryDisabled(),
+		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodec(publishCodec{}))),
+	}
 	if cfg.Endpoint != "" {
 		clientOpts = append(clientOpts, option.WithEndpoint(cfg.Endpoint))
 		if cfg.Insecure {
@@ -145,6 +148,10 @@ func (s *Sink) Limits() collector.Limits { return s.limits }
 
 // Truncated returns how many records were cut to fit a message since the sink started.
 func (s *Sink) Truncated() uint64 { return s.truncated.Load() }
+
+// Oversized returns how many records were reported as permanent RecordErrors because they
+// could not fit a message (the dead_letter policy, or an envelope too big even when cut).
+func (s *Sink) Oversized() uint64 { return s.deadLetters.Load() }
 
 // Close flushes messages still held by the client (those of a Send whose context ended
 // first) and closes the connection. It returns ctx's error if the flush outlives ctx.

@@ -1,0 +1,81 @@
+package pubsub
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+// BenchmarkSend measures Send of ~250-byte records, 1000 per batch, 4 batches in flight (the
+// pipeline's default), against an in-process server that acknowledges everything, so the
+// figure is the sink plus the client library plus gRPC on loopback. One op is one record.
+//
+//	go test -run '^$' -bench 'Send$' -benchmem ./sinks/pubsub/
+func BenchmarkSend(b *testing.B) {
+	_, addr := newAckServer(b, false)
+	benchSend(b, addr, "projects/"+testProject+"/topics/"+testTopic)
+}
+
+// BenchmarkSendEmulator is the same against the real emulator (started or named by
+// TAILGATE_PUBSUB_EMULATOR_HOST): the emulator's cost, not the sink's, sets this figure.
+func BenchmarkSendEmulator(b *testing.B) {
+	addr := emulatorAddr(b)
+	_, topic, _ := emulatorTopic(b, addr)
+	benchSend(b, addr, topic)
+}
+
+func benchSend(b *testing.B, addr, topic string) {
+	s := newTestSink(b, addr, topic, Options{})
+	const batchSize, inFlight = 1000, 4
+	batches := make([]*collector.SinkBatch, inFlight)
+	var envelopeBytes int
+	for i := range batches {
+		rs := makeRecords(batchSize, 60, "bench") // 60-byte message: a ~250-byte envelope
+		batches[i] = &collector.SinkBatch{Records: rs}
+		if i == 0 {
+			for _, r := range rs {
+				envelopeBytes += len(r.AppendJSON(nil))
+			}
+		}
+	}
+	b.SetBytes(int64(envelopeBytes / batchSize))
+	var cpuBefore, cpuAfter syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &cpuBefore)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+
+	var next atomic.Int64 // records handed out
+	var wg sync.WaitGroup
+	for g := range inFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := min(int64(batchSize), int64(b.N)-next.Add(batchSize)+batchSize)
+				if n <= 0 {
+					return
+				}
+				batch := &collector.SinkBatch{Records: batches[g].Records[:n]}
+				if err := s.Send(context.Background(), batch); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &cpuAfter)
+	cpu := time.Duration(cpuAfter.Utime.Nano()+cpuAfter.Stime.Nano()) -
+		time.Duration(cpuBefore.Utime.Nano()+cpuBefore.Stime.Nano())
+	gib := float64(b.N) * float64(envelopeBytes) / batchSize / (1 << 30)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(cpu.Seconds()/gib, "cpu-s/GiB")
+}
