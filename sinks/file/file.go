@@ -40,7 +40,7 @@ type Sink struct {
 // SyncEvery and SyncBytes bound how long and how much written output stays unsynced.
 const (
 	SyncEvery = time.Second
-	SyncBytes = 64 << 20
+	SyncBytes = 16 << 20
 )
 
 // New opens the sink of cfg (type file or stdout).
