@@ -65,3 +65,25 @@ func BenchmarkMsgpackToJSON(b *testing.B) {
 		}
 	}
 }
+
+func TestDecodeBigChunkSteadyStateAllocs(t *testing.T) {
+	var es [][]byte
+	for range 10 {
+		es = append(es, benchEntries()...)
+	}
+	for _, n := range []int{100, 1000} {
+		frame := packedFrame("app.web", es[:n], option(nil, "Y2h1bmstaWQ=", "size", n), 0)
+		d := decoder{src: collector.NewSource(1, "apps", nil), key: 1, maxUnpacked: 64 << 20}
+		d.flush = func(*collector.Batch) error { return nil }
+		decode := func() {
+			if _, err := d.decode(frame); err != nil {
+				t.Fatal(err)
+			}
+			d.trim() // as conn.next does after every frame
+		}
+		decode()
+		if allocs := testing.AllocsPerRun(20, decode); allocs != 0 {
+			t.Errorf("%d events per chunk: %.0f allocations per chunk in steady state, want 0", n, allocs)
+		}
+	}
+}

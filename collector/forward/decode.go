@@ -258,7 +258,9 @@ func (d *decoder) trim() {
 	if cap(d.unz) > keepBuffer {
 		d.unz = nil
 	}
-	if cap(d.batch.Records) > 1024 {
+	// A batch holds up to maxBatchRecords: keep a slice that size, or every big chunk
+	// would rebuild it.
+	if cap(d.batch.Records) > 2*maxBatchRecords {
 		d.batch.Records = nil
 	}
 }

@@ -475,6 +475,8 @@ func (r *reader) closeForGood(s *stream, f *file) {
 	r.closeFD(f)
 	f.done = true
 	s.remove(f)
+	s.finish(f.id)
+	r.in.log.Debug("log file closed", "path", f.path, "read", f.readOff, "size", f.size, "draining", f.draining)
 	if len(s.files) == 0 {
 		r.flushPending(s, nil)
 	}
@@ -493,6 +495,7 @@ func (r *reader) finalize(s *stream, f *file) {
 
 // truncated starts a new generation of f after a copytruncate: new key, offset 0.
 func (r *reader) truncated(s *stream, f *file) {
+	r.in.log.Debug("log file truncated: new generation", "path", f.path, "read", f.readOff)
 	r.flushPending(s, f)
 	r.release = append(r.release, f.src)
 	f.key = rand.Uint64()
@@ -573,6 +576,7 @@ func (r *reader) startDrain(f *file) {
 	}
 	f.draining = true
 	f.drainAt = r.now
+	r.in.log.Debug("draining rotated log file", "path", f.path, "read", f.readOff, "size", f.size)
 	f.eof = false
 	if i := slices.Index(r.open, f); i >= 0 {
 		r.open = slices.Delete(r.open, i, i+1)
@@ -597,6 +601,7 @@ func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
 	f.fd = fd
 	f.size = fst.size
 	r.opened(f)
+	r.in.log.Debug("log file found", "path", real, "size", fst.size, "from_tail", fromTail)
 	if fromTail {
 		f.readOff, f.skip = fst.size, fst.size
 	}
@@ -626,6 +631,9 @@ func (r *reader) catchUpRotations(s *stream, cur *file, now fileStat) {
 	for _, f := range s.files {
 		known[f.id] = true
 	}
+	for _, id := range s.finished {
+		known[id] = true
+	}
 	for _, rp := range rotatedWhileDown(real, cst.mtime, known) {
 		if f := r.addRotated(s, rp.path, rp.st); f != nil {
 			r.startDrain(f)
@@ -647,6 +655,7 @@ func (r *reader) addRotated(s *stream, path string, st fileStat) *file {
 	f.fd = fd
 	f.size = fst.size
 	r.opened(f)
+	r.in.log.Debug("log file rotated before it was read: reading it from its head", "path", path, "size", fst.size)
 	f.refreshFingerprint()
 	for r.nOpen > r.maxOpen && r.evict(f) {
 	}
@@ -755,8 +764,10 @@ func (r *reader) resume(s *stream, sv savedFile, path string) *file {
 	n, fp, err := fingerprint(fd, min(st.size, int64(sv.fpLen)))
 	var f *file
 	if err != nil || n != sv.fpLen || fp != sv.fp || st.size < sv.offset {
+		r.in.log.Debug("saved log file changed while down: reading it from its head", "path", path, "saved_offset", sv.offset, "size", st.size)
 		f = r.newFile(s, sv.id, path, rand.Uint64(), 0) // inode reuse or truncated while down
 	} else {
+		r.in.log.Debug("resuming log file", "path", path, "offset", sv.offset, "size", st.size)
 		f = r.newFile(s, sv.id, path, sv.key, sv.gen)
 		f.readOff, f.skip = sv.offset, sv.skip
 		f.fpLen, f.fp = sv.fpLen, sv.fp

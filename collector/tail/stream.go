@@ -12,6 +12,9 @@ type stream struct {
 	path  string
 	kube  *collector.Kube
 	files []*file
+	// finished remembers the last files read to their end, so a rotated file whose mtime
+	// ties with the current one's (coarse clocks) is not taken for an unread rotation.
+	finished []fileID
 	// pend is the record being joined per stream kind (collector.Stream values).
 	pend [4]pending
 }
@@ -82,4 +85,14 @@ func (s *stream) references(f *file) bool {
 		}
 	}
 	return false
+}
+
+// maxFinished bounds stream.finished.
+const maxFinished = 16
+
+func (s *stream) finish(id fileID) {
+	if len(s.finished) == maxFinished {
+		s.finished = append(s.finished[:0], s.finished[1:]...)
+	}
+	s.finished = append(s.finished, id)
 }

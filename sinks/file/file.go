@@ -3,6 +3,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -57,12 +58,57 @@ func New(cfg collector.SinkConfig) (*Sink, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 		return nil, fmt.Errorf("sink %s: create directory: %w", cfg.Name, err)
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: open %s: %w", cfg.Name, cfg.Path, err)
 	}
-	s.f, s.w = f, f
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
+	}
+	s.w = f
+	if !st.Mode().IsRegular() {
+		return s, nil // a pipe or /dev/null: nothing to trim, sync or evict
+	}
+	if err := trimTornLine(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sink %s: %s: %w", cfg.Name, cfg.Path, err)
+	}
+	s.f = f
 	return s, nil
+}
+
+// trimTornLine cuts a last line that has no newline: a write cut short by a crash. Its record
+// was never acknowledged, so it is sent again whole; the fragment would only be garbage.
+func trimTornLine(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := st.Size()
+	buf := make([]byte, 64<<10)
+	for off := end; off > 0; {
+		n := int64(len(buf))
+		if off < n {
+			n = off
+		}
+		off -= n
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return fmt.Errorf("read tail: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			keep := off + int64(i) + 1
+			if keep == end {
+				return nil
+			}
+			return f.Truncate(keep)
+		}
+	}
+	if end == 0 {
+		return nil
+	}
+	return f.Truncate(0) // one torn line and nothing else
 }
 
 func (s *Sink) Name() string { return s.name }
@@ -116,8 +162,12 @@ func (s *Sink) sync() error {
 func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	w := s.w
 	s.w = nil
 	if s.f == nil {
+		if c, ok := w.(io.Closer); ok && w != io.Writer(os.Stdout) {
+			return c.Close()
+		}
 		return nil
 	}
 	err := s.sync()
