@@ -28,6 +28,7 @@ const usage = `usage:
   tailgate check --config FILE           validate a config; prints file:line: message per problem
   tailgate demo [--duration D]           generate pod logs and run the whole pipeline locally
   tailgate buffer inspect --data-dir DIR show buffer segments, cursors and corruption
+  tailgate bigquery setup|load --project P --dataset D --table T [--topic T] [--subscription S]
   tailgate version
 `
 
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "buffer":
 		err = cmdBuffer(args[1:], stdout)
+	case "bigquery":
+		err = cmdBigQuery(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "tailgate %s\n", version)
 	case "-h", "--help", "help":
