@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // fdatasync flushes a file's data and the metadata needed to read it back (its size), skipping
@@ -17,6 +19,11 @@ func fdatasync(f *os.File) error {
 			return err
 		}
 	}
+}
+
+// dropPages advises the kernel to drop a clean range of f from the page cache.
+func dropPages(f *os.File, off, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED) // advice: failure changes nothing
 }
 
 // lockDir takes an exclusive flock on <dir>/LOCK so two agents never share a data dir. The lock

@@ -20,3 +20,5 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+func dropPages(f *os.File, off, n int64) {}

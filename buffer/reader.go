@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,8 @@ type Reader struct {
 
 	// Owned by the goroutine calling Next.
 	pos Position
+	// readMark is pos packed for other readers (see evictRead).
+	readMark atomic.Uint64
 
 	fileMu   sync.Mutex // guards the read handle; Close takes it to close the file
 	file     *os.File
@@ -43,7 +46,9 @@ type Reader struct {
 }
 
 func (b *Buffer) newReader(name string, acked Position) *Reader {
-	return &Reader{b: b, name: name, pos: acked, acked: acked, aheadOff: -1}
+	r := &Reader{b: b, name: name, pos: acked, acked: acked, aheadOff: -1}
+	r.readMark.Store(packPos(acked))
+	return r
 }
 
 // Reader returns the reader called name, creating it (and its cursor file) when new. A new
@@ -266,6 +271,8 @@ func (r *Reader) read(seg uint64, limit int64) (Frame, bool, error) {
 				r.aheadOff = end
 			}
 			r.pos = Position{Segment: seg, Offset: end}
+			r.readMark.Store(packPos(r.pos))
+			r.evictRead(seg, off, end)
 			if h.kind != KindData {
 				return Frame{}, false, nil
 			}
@@ -332,4 +339,27 @@ func (l *rateLimit) allow(now time.Time) (int, bool) {
 	n := l.suppressed
 	l.last, l.suppressed = now, 0
 	return n, true
+}
+
+// packPos packs a position into one word: 24 bits of segment, 40 of offset (1 TiB).
+func packPos(p Position) uint64 { return p.Segment<<40 | uint64(p.Offset)&(1<<40-1) }
+
+// evictRead drops [off, end) of segment seg from the page cache once every reader has read it.
+// The frames were synced before any reader saw them, so the pages are clean and go at once.
+// An agent appends far more than it keeps: recycling the pages right away, instead of letting
+// gigabytes of segments fill the cache until their files are deleted, saves most of the
+// kernel's cost of the writes (fresh page allocation). A reader that falls behind would read
+// from disk; it never does here, because the last reader to pass a range is the one evicting it.
+func (r *Reader) evictRead(seg uint64, off, end int64) {
+	mark := packPos(Position{Segment: seg, Offset: end})
+	b := r.b
+	b.mu.Lock()
+	for _, o := range b.readers {
+		if o != r && o.readMark.Load() < mark {
+			b.mu.Unlock()
+			return
+		}
+	}
+	b.mu.Unlock()
+	dropPages(r.file, off, end-off)
 }
