@@ -68,8 +68,11 @@ type Frame struct {
 	End   Position  // the position after it: pass to Reader.Ack
 	Count int       // the count given to Append (records in the batch)
 	Time  time.Time // when it was appended
-	Data  []byte    // the payload; owned by the caller
+	Data  []byte    // the payload; owned by the caller, who may give it back with Recycle
 }
+
+// recycledFrames is how many frame buffers Recycle keeps for reuse.
+const recycledFrames = 12
 
 var (
 	// ErrClosed is returned after Close.
@@ -88,6 +91,7 @@ type Buffer struct {
 	log                 *slog.Logger
 	lock                *os.File // flock on <dir>/LOCK
 	maxPayload          int64
+	freeFrames          chan []byte // frame buffers given back by Recycle
 
 	mu        sync.Mutex
 	segments  []*segment // oldest first; the last one is never deleted
@@ -154,6 +158,7 @@ func Open(dir string, opts Options) (*Buffer, error) {
 		spaceCh:    make(chan struct{}),
 		readers:    map[string]*Reader{},
 		syncReq:    make(chan struct{}, 1),
+		freeFrames: make(chan []byte, recycledFrames),
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}

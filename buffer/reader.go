@@ -256,7 +256,7 @@ func (r *Reader) read(seg uint64, limit int64) (Frame, bool, error) {
 		if end+frameHeaderSize <= limit {
 			want += frameHeaderSize // bring the next header along: one pread per frame
 		}
-		buf := make([]byte, want)
+		buf := r.b.frameBuf(want)
 		if _, err := r.file.ReadAt(buf, off+frameHeaderSize); err != nil && !(errors.Is(err, io.EOF)) {
 			return Frame{}, false, fmt.Errorf("reader %s: segment %s at %d: %w", r.name, segmentName(seg), off, err)
 		} else if err != nil {
@@ -281,7 +281,7 @@ func (r *Reader) read(seg uint64, limit int64) (Frame, bool, error) {
 				End:   r.pos,
 				Count: int(h.count),
 				Time:  time.Unix(0, h.time),
-				Data:  buf[:n:n],
+				Data:  buf[:n],
 			}, true, nil
 		}
 	}
@@ -363,3 +363,31 @@ func (r *Reader) evictRead(seg uint64, off, end int64) {
 	b.mu.Unlock()
 	dropPages(r.file, off, end-off)
 }
+
+// frameBuf returns a buffer of n bytes for a frame, reusing one given back by Recycle.
+func (b *Buffer) frameBuf(n int) []byte {
+	select {
+	case buf := <-b.freeFrames:
+		if cap(buf) >= n {
+			return buf[:n]
+		}
+	default:
+	}
+	return make([]byte, n)
+}
+
+// Recycle gives back the Data of a frame returned by Next once the caller is done with it
+// (and with everything pointing into it), so the next frame reuses the memory instead of
+// allocating and zeroing a fresh one. Optional: a frame never recycled is simply collected.
+func (b *Buffer) Recycle(data []byte) {
+	if cap(data) == 0 || cap(data) > maxRecycledFrame {
+		return
+	}
+	select {
+	case b.freeFrames <- data[:cap(data)]:
+	default:
+	}
+}
+
+// maxRecycledFrame bounds the frames kept for reuse, so one huge frame does not stay pinned.
+const maxRecycledFrame = 8 << 20

@@ -13,12 +13,17 @@ type ackTracker struct {
 	mu     sync.Mutex
 	reader *buffer.Reader
 	queue  []*trackedFrame
+	// done is called for each frame the cursor passed: nothing points into it any more.
+	done func(*trackedFrame)
 }
 
 type trackedFrame struct {
 	end     buffer.Position
 	pending int // batches not yet acknowledged
 	sealed  bool
+	// The frame's payload and decoded records, recycled once the frame is acknowledged.
+	data    []byte
+	records []Record
 }
 
 func (t *ackTracker) add(end buffer.Position) *trackedFrame {
@@ -59,6 +64,11 @@ func (t *ackTracker) advance() {
 		return
 	}
 	t.reader.Ack(t.queue[n-1].end)
+	if t.done != nil {
+		for _, f := range t.queue[:n] {
+			t.done(f)
+		}
+	}
 	clear(t.queue[:n])
 	t.queue = t.queue[n:]
 }

@@ -43,7 +43,9 @@ type sinkRunner struct {
 	inFlight sync.WaitGroup
 	seq      uint64
 
-	dlq *deadLetter
+	dlq         *deadLetter
+	freeRecords chan []Record  // record slices of acknowledged frames
+	freeBatches chan []*Record // record pointer slices of finished batches
 
 	sent, retried, failed, dead prometheus.Counter
 	duration                    prometheus.Observer
@@ -90,7 +92,43 @@ func newSinkRunner(p *Pipeline, s Sink, idx int) (*sinkRunner, error) {
 		duration: m.SinkRequestDuration.WithLabelValues(s.Name()),
 	}
 	r.tracker.reader = rd
+	r.freeRecords = make(chan []Record, recycledFrames)
+	r.freeBatches = make(chan []*Record, l.MaxInFlight+1)
+	r.tracker.done = func(f *trackedFrame) {
+		p.buf.Recycle(f.data)
+		if f.records != nil {
+			select {
+			case r.freeRecords <- f.records[:0]:
+			default:
+			}
+		}
+		f.data, f.records = nil, nil
+	}
 	return r, nil
+}
+
+// recycledFrames bounds the record slices a runner keeps for reuse.
+const recycledFrames = 12
+
+// takeBatch returns an empty slice for a new batch's records, reusing a finished batch's.
+func (r *sinkRunner) takeBatch() []*Record {
+	select {
+	case recs := <-r.freeBatches:
+		return recs
+	default:
+		return make([]*Record, 0, min(r.limits.MaxRecords, 4096))
+	}
+}
+
+// takeRecords returns an empty record slice for the next frame, reusing one whose frame was
+// acknowledged: a frame holds thousands of records, too many to allocate afresh each time.
+func (r *sinkRunner) takeRecords() []Record {
+	select {
+	case recs := <-r.freeRecords:
+		return recs
+	default:
+		return nil
+	}
 }
 
 // pendingBatch is a batch being filled, with the frames its records come from.
@@ -163,6 +201,8 @@ func (r *sinkRunner) run(ctx context.Context, drain <-chan struct{}) {
 			continue
 		}
 		tf := r.tracker.add(f.End)
+		tf.data = f.Data
+		frame.Records = r.takeRecords()
 		if err := r.p.decodeForSink(&r.dec, f.Data, &frame); err != nil {
 			r.log.Error("undecodable frame skipped", "segment", f.Pos.Segment, "offset", f.Pos.Offset, "err", err)
 			r.failed.Add(float64(f.Count))
@@ -178,13 +218,14 @@ func (r *sinkRunner) run(ctx context.Context, drain <-chan struct{}) {
 					batch = nil
 				}
 				if batch == nil {
-					batch = &pendingBatch{started: time.Now()}
+					batch = &pendingBatch{started: time.Now(), records: r.takeBatch()}
 				}
 				batch.add(rec, cost, tf, &r.tracker)
 			}
-			// The records now belong to the batches; the next frame needs a fresh slice.
-			frame.Records = nil
 		}
+		// The records now belong to the batches until the frame is acknowledged.
+		tf.records = frame.Records
+		frame.Records = nil
 		r.tracker.seal(tf)
 	}
 }
@@ -248,6 +289,10 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 			for _, f := range b.frames {
 				r.tracker.batchDone(f)
 			}
+		}
+		select {
+		case r.freeBatches <- b.records[:0]:
+		default:
 		}
 	}()
 }
