@@ -1,0 +1,539 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/fluent/fluent-logger-golang/fluent"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// pubsubEmulatorBinary is where the Cloud SDK installs the Pub/Sub emulator.
+const pubsubEmulatorBinary = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+
+const pubsubTestProject = "test-project"
+
+// startPubSubEmulator starts the real emulator on a free port, kills it (and the JVM it execs)
+// at cleanup, and returns its address once the port accepts. Without the binary the test is
+// skipped, loudly.
+func startPubSubEmulator(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: not starting the Pub/Sub emulator")
+	}
+	if _, err := os.Stat(pubsubEmulatorBinary); err != nil {
+		t.Skipf("SKIPPING THE AGENT -> REAL PUB/SUB EMULATOR TEST: %s not found (%v); install "+
+			"google-cloud-cli-pubsub-emulator to run it.", pubsubEmulatorBinary, err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	_, port, _ := net.SplitHostPort(addr)
+	logPath := filepath.Join(t.TempDir(), "emulator.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pubsubEmulatorBinary, "--host=127.0.0.1", "--port="+port)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so cleanup reaches the JVM it execs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		logFile.Close()
+	})
+	deadline := time.Now().Add(90 * time.Second) // the JVM is slow to start on a busy machine
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return addr
+		}
+		select {
+		case err := <-exited:
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("emulator exited before listening: %v\n%s", err, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("emulator not listening on %s after 90s:\n%s", addr, out)
+		}
+	}
+}
+
+// pubsubAdmin is a v2 client on the emulator, for the admin and pull calls.
+func pubsubAdmin(t *testing.T, addr string) *pubsub.Client {
+	t.Helper()
+	c, err := pubsub.NewClient(context.Background(), pubsubTestProject, option.WithEndpoint(addr),
+		option.WithoutAuthentication(), option.WithTelemetryDisabled(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// pubsubAgent is a tailgate subprocess tailing a CRI pod log tree and listening for forward
+// records, with one pubsub sink on the emulator. Restarts reuse the data dir and the ports.
+type pubsubAgent struct {
+	t       *testing.T
+	cfg     string
+	fwdPort int
+	metrics string
+	logf    *os.File
+	cmd     *exec.Cmd
+}
+
+func newPubSubAgent(t *testing.T, dir, emulator, topic string) *pubsubAgent {
+	t.Helper()
+	a := &pubsubAgent{
+		t:       t,
+		cfg:     filepath.Join(dir, "tailgate.yaml"),
+		fwdPort: freePort(t),
+		metrics: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+	}
+	cfg := fmt.Sprintf(`node_name: ps-node
+data_dir: %s/data
+shutdown_timeout: 5s
+metrics: {listen: "%s"}
+buffer: {sync: 50ms}
+kubernetes: {enabled: false}
+inputs:
+  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms, parse_json: true}
+  - {name: apps, type: forward, listen: "127.0.0.1:%d"}
+sinks:
+  - {name: ps, type: pubsub, project: %s, topic: %s, endpoint: "%s", insecure: true}
+`, dir, a.metrics, dir, a.fwdPort, pubsubTestProject, topic, emulator)
+	if err := os.WriteFile(a.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	a.logf = logf
+	return a
+}
+
+// start runs the agent and waits until its forward and metrics listeners accept.
+func (a *pubsubAgent) start() {
+	a.t.Helper()
+	a.cmd = startAgent(a.t, a.cfg, a.logf)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(a.fwdPort), a.metrics} {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(a.logf.Name())
+				a.t.Fatalf("agent never listened on %s: %v\nagent log:\n%s", addr, err, log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (a *pubsubAgent) kill() {
+	a.t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		a.t.Fatal(err)
+	}
+	a.cmd.Wait()
+}
+
+func (a *pubsubAgent) stop() {
+	a.t.Helper()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if err := a.cmd.Wait(); err != nil {
+		a.t.Errorf("agent exited with %v after SIGTERM, want 0", err)
+	}
+}
+
+// pubsubSender posts numbered forward records with a real fluent-logger-golang client, acks
+// on, until stopped. The client retries a chunk (same chunk id) across an agent restart, so
+// a record acknowledged or not keeps one identity; keys lists the records Post returned for.
+type pubsubSender struct {
+	name string
+	mu   sync.Mutex
+	keys []string
+}
+
+func (s *pubsubSender) run(t *testing.T, port int, cfg fluent.Config, stop <-chan struct{}) {
+	cfg.FluentHost, cfg.FluentPort = "127.0.0.1", port
+	cfg.RequestAck = true
+	cfg.Timeout = 5 * time.Second
+	cfg.ReadTimeout = 5 * time.Second
+	// Enough reconnects (every 20..250ms) to outlast an agent restart under -race.
+	cfg.MaxRetry, cfg.RetryWait, cfg.MaxRetryWait = 120, 20, 250
+	f, err := fluent.New(cfg)
+	if err != nil {
+		t.Errorf("%s: %v", s.name, err)
+		return
+	}
+	defer f.Close()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		rec := map[string]any{"client": s.name, "seq": i, "message": fmt.Sprintf("%s record %d", s.name, i)}
+		if err := f.Post("app."+s.name, rec); err != nil {
+			t.Errorf("%s: post %d: %v", s.name, i, err)
+			return
+		}
+		s.mu.Lock()
+		s.keys = append(s.keys, recordKey(rec))
+		s.mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a steady trickle, not a flood
+	}
+}
+
+func (s *pubsubSender) acked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+// pulledMessage is one Pub/Sub message as the subscription delivered it.
+type pulledMessage struct {
+	data  []byte
+	attrs map[string]string
+}
+
+// pullAll pulls (and acks) until every key in want was seen or the deadline passes, then
+// drains what else is there; key names a message's record.
+func pullAll(t *testing.T, c *pubsub.Client, sub string, want []string, key func(pulledMessage) string, timeout time.Duration) []pulledMessage {
+	t.Helper()
+	seen := map[string]bool{}
+	missing := func() []string {
+		var m []string
+		for _, k := range want {
+			if !seen[k] {
+				m = append(m, k)
+			}
+		}
+		return m
+	}
+	var all []pulledMessage
+	deadline := time.Now().Add(timeout)
+	emptyAfterAll := 0
+	for emptyAfterAll < 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := c.SubscriptionAdminClient.Pull(ctx, &pb.PullRequest{Subscription: sub, MaxMessages: 1000})
+		cancel()
+		var got []*pb.ReceivedMessage
+		switch {
+		case err == nil:
+			got = resp.ReceivedMessages
+		case status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded):
+		default:
+			t.Fatalf("pull: %v", err)
+		}
+		acks := make([]string, 0, len(got))
+		for _, rm := range got {
+			acks = append(acks, rm.AckId)
+			m := pulledMessage{data: rm.Message.Data, attrs: rm.Message.Attributes}
+			all = append(all, m)
+			seen[key(m)] = true
+		}
+		if len(acks) > 0 {
+			if err := c.SubscriptionAdminClient.Acknowledge(context.Background(),
+				&pb.AcknowledgeRequest{Subscription: sub, AckIds: acks}); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+		}
+		if len(missing()) == 0 {
+			if len(got) == 0 {
+				emptyAfterAll++
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			m := missing()
+			t.Fatalf("%d of %d records never arrived in %s, first %s", len(m), len(want), sub, m[0])
+		}
+	}
+	return all
+}
+
+// pubsubEnvelope is the DESIGN.md envelope as it reads back from message data.
+type pubsubEnvelope struct {
+	ID         string `json:"id"`
+	Time       string `json:"time"`
+	Stream     string `json:"stream"`
+	Message    string `json:"message"`
+	Source     string `json:"source"`
+	Tag        string `json:"tag"`
+	Kubernetes struct {
+		Namespace string            `json:"namespace"`
+		Pod       string            `json:"pod"`
+		PodUID    string            `json:"pod_uid"`
+		Container string            `json:"container"`
+		Node      string            `json:"node"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"kubernetes"`
+	Fields map[string]any `json:"fields"`
+}
+
+var envelopeKeys = []string{"fields", "id", "kubernetes", "message", "source", "stream", "tag", "time"}
+
+// decodePubSubEnvelope parses a message's data strictly: exactly the envelope's keys.
+func decodePubSubEnvelope(data []byte) (pubsubEnvelope, error) {
+	var e pubsubEnvelope
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return e, err
+	}
+	if keys := slices.Sorted(maps.Keys(top)); !slices.Equal(keys, envelopeKeys) {
+		return e, fmt.Errorf("envelope keys %v, want %v", keys, envelopeKeys)
+	}
+	err := json.Unmarshal(data, &e)
+	return e, err
+}
+
+// pubsubRecordKey names the test record a message carries: "tail/<seq>" for a tail line (its
+// message is the JSON the writer wrote) or "<client>/<seq>" for a forward record.
+func pubsubRecordKey(m pulledMessage) string {
+	e, err := decodePubSubEnvelope(m.data)
+	if err != nil {
+		return "undecodable"
+	}
+	if e.Source == "apps" {
+		return recordKey(e.Fields)
+	}
+	var line struct{ Seq *int }
+	if json.Unmarshal([]byte(e.Message), &line) != nil || line.Seq == nil {
+		return "not-a-whole-line"
+	}
+	return "tail/" + strconv.Itoa(*line.Seq)
+}
+
+// TestPubSubEmulatorAgent runs the agent binary against the real Pub/Sub emulator.
+func TestPubSubEmulatorAgent(t *testing.T) {
+	addr := startPubSubEmulator(t)
+	admin := pubsubAdmin(t, addr)
+	t.Run("KillReplayDedup", func(t *testing.T) { testPubSubKillReplay(t, addr, admin) })
+	t.Run("MissingTopicDeadLetters", func(t *testing.T) { testPubSubMissingTopic(t, addr) })
+}
+
+// testPubSubKillReplay tails CRI logs (with partial lines) of three containers and takes
+// forward records from two clients, SIGKILLs the agent twice mid-run, and then checks the
+// subscription: every record arrives as an envelope with matching attributes, and the same
+// record always carries the same id, so deduplicating by id leaves exactly one per record.
+func testPubSubKillReplay(t *testing.T, emulator string, admin *pubsub.Client) {
+	ctx := context.Background()
+	id := fmt.Sprintf("tailgate-e2e-%d", time.Now().UnixNano())
+	topic := "projects/" + pubsubTestProject + "/topics/" + id
+	sub := "projects/" + pubsubTestProject + "/subscriptions/" + id
+	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: topic}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx,
+		&pb.Subscription{Name: sub, Topic: topic, AckDeadlineSeconds: 60}); err != nil {
+		t.Fatalf("create subscription: %v", err)
+	}
+
+	dir := t.TempDir()
+	a := newPubSubAgent(t, dir, emulator, id)
+	w := newCrashWriter(t, dir, 3)
+	w.log = a.logf
+
+	senders := []*pubsubSender{{name: "fwd-msgpack"}, {name: "fwd-json"}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	stopSenders := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopSenders()
+
+	const kills = 2
+	for cycle := 0; cycle <= kills; cycle++ {
+		a.start()
+		if cycle == 0 {
+			w.write(20) // found by the first scan before any rotation
+			for i, s := range senders {
+				wg.Go(func() { s.run(t, a.fwdPort, fluent.Config{SubSecondPrecision: i == 0, MarshalAsJSON: i == 1}, stop) })
+			}
+		}
+		if cycle == kills {
+			break
+		}
+		// Kill only once each forward client has had records acknowledged by this run, so
+		// that the kill lands among acks, Posts and publishes in flight.
+		base := make([]int, len(senders))
+		for i, s := range senders {
+			base[i] = s.acked()
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for step := 0; ; step++ {
+			if step < 8 {
+				w.write(40)
+			}
+			if step == 4 {
+				w.renameRotate()
+			}
+			time.Sleep(15 * time.Millisecond)
+			progressed := true
+			for i, s := range senders {
+				progressed = progressed && s.acked() >= base[i]+15
+			}
+			if step >= 8 && progressed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cycle %d: forward clients acknowledged too little in 20s", cycle)
+			}
+		}
+		a.kill() // forward clients are mid-Post; tail positions and sink cursors mid-flight
+		fmt.Fprintf(a.logf, "TEST: cycle %d: agent killed at tail seq %d\n", cycle, w.seq)
+		w.write(60) // written while the agent is down
+	}
+	w.write(30)
+	stopSenders()
+	if t.Failed() {
+		return
+	}
+
+	var want []string
+	for s := range w.seq {
+		want = append(want, "tail/"+strconv.Itoa(s))
+	}
+	forwarded := 0
+	for _, s := range senders {
+		want = append(want, s.keys...)
+		forwarded += len(s.keys)
+	}
+	msgs := pullAll(t, admin, sub, want, pubsubRecordKey, 30*time.Second)
+	a.stop()
+
+	dataByID := map[string]string{}
+	idsByKey := map[string]map[string]bool{}
+	for _, m := range msgs {
+		e, err := decodePubSubEnvelope(m.data)
+		if err != nil {
+			t.Fatalf("message data is not the envelope: %v\n%s", err, m.data)
+		}
+		wantAttrs := map[string]string{"namespace": e.Kubernetes.Namespace, "pod": e.Kubernetes.Pod,
+			"container": e.Kubernetes.Container, "stream": e.Stream, "source": e.Source, "id": e.ID}
+		if !maps.Equal(m.attrs, wantAttrs) {
+			t.Errorf("attributes %v do not match the envelope %s", m.attrs, m.data)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil || len(e.ID) != 32 {
+			t.Errorf("bad time or id: %s", m.data)
+		}
+		k := pubsubRecordKey(m)
+		switch e.Source {
+		case "pods":
+			ok := e.Stream == "stdout" && e.Tag == "" && e.Kubernetes.Namespace == "ns" &&
+				e.Kubernetes.Container == "app" && e.Kubernetes.Node == "ps-node" &&
+				e.Kubernetes.Pod != "" && e.Kubernetes.PodUID != "" && e.Fields["seq"] != nil
+			if !ok {
+				t.Errorf("tail record %s: incomplete envelope %s", k, m.data)
+			}
+		case "apps":
+			client, _ := e.Fields["client"].(string)
+			if e.Stream != "app" || e.Tag != "app."+client || e.Message != fmt.Sprintf("%s record %v", client, e.Fields["seq"]) {
+				t.Errorf("forward record %s: envelope %s", k, m.data)
+			}
+		default:
+			t.Errorf("unknown source in %s", m.data)
+		}
+		if prev, ok := dataByID[e.ID]; ok && prev != string(m.data) {
+			t.Errorf("id %s carries two different records:\n%s\n%s", e.ID, prev, m.data)
+		}
+		dataByID[e.ID] = string(m.data)
+		if idsByKey[k] == nil {
+			idsByKey[k] = map[string]bool{}
+		}
+		idsByKey[k][e.ID] = true
+	}
+	wanted := map[string]bool{}
+	for _, k := range want {
+		wanted[k] = true
+	}
+	for k, ids := range idsByKey {
+		if !wanted[k] {
+			t.Errorf("unexpected record %s", k)
+		}
+		if len(ids) != 1 {
+			t.Errorf("record %s arrived under %d ids %v: dedup by id would keep it %d times",
+				k, len(ids), slices.Sorted(maps.Keys(ids)), len(ids))
+		}
+	}
+	if len(dataByID) != len(want) {
+		t.Errorf("%d distinct ids for %d records", len(dataByID), len(want))
+	}
+	t.Logf("%d records (%d tail lines over %d rename rotations, %d forward), %d kills: %d messages, %d duplicates (all with the id of their first copy)",
+		len(want), w.seq, w.renames, forwarded, kills, len(msgs), len(msgs)-len(dataByID))
+}
+
+// testPubSubMissingTopic points the sink at a topic that does not exist: the service answers
+// NotFound, a permanent error, so the records go to the dead-letter segment and the
+// dead_letter counter, and the agent keeps running and reading.
+func testPubSubMissingTopic(t *testing.T, emulator string) {
+	dir := t.TempDir()
+	a := newPubSubAgent(t, dir, emulator, fmt.Sprintf("never-created-%d", time.Now().UnixNano()))
+	w := newCrashWriter(t, dir, 2)
+	a.start()
+	dead := series("tailgate_sink_records_total", "sink", "ps", "result", "dead_letter")
+	sent := series("tailgate_sink_records_total", "sink", "ps", "result", "sent")
+	waitDead := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			m := scrape(t, a.metrics)
+			if m[dead] >= float64(n) {
+				if m[sent] != 0 {
+					t.Errorf("%s = %v with no topic", sent, m[sent])
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(a.logf.Name())
+				t.Fatalf("%s = %v, want >= %d\nagent log:\n%s", dead, m[dead], n, log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	w.write(30)
+	waitDead(30)
+	// Still running, still reading: more records follow the same path.
+	w.write(25)
+	waitDead(55)
+	if err := a.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("agent is gone after dead-lettering: %v", err)
+	}
+	a.stop()
+	code, out, errOut := runCLI(t, "buffer", "inspect", "--data-dir", filepath.Join(dir, "data", "deadletter", "ps"))
+	if code != 0 {
+		t.Errorf("inspect dead-letter buffer: code %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("dead-letter buffer:\n%s", out)
+}
