@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	pubsubpb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -26,6 +28,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rate := fs.Int("rate", 5000, "log lines per second to generate")
 	listen := fs.String("metrics-listen", "127.0.0.1:2020", "address of /metrics (port 0 picks a free one)")
 	dir := fs.String("dir", "", "work directory (default: a new temp dir)")
+	withPubSub := fs.Bool("pubsub", true, "also publish every record to an in-process Pub/Sub fake")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +49,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg := demoConfig(*dir, *listen)
+	var fake *pstest.Server
+	if *withPubSub {
+		fake, err = startDemoPubSub(ctx)
+		if err != nil {
+			return err
+		}
+		defer fake.Close()
+		cfg.Sinks = append(cfg.Sinks, collector.SinkConfig{Name: "pubsub", Type: "pubsub", Project: demoProject,
+			Topic: demoTopic, Endpoint: fake.Addr, Insecure: true})
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := newAgent(ctx, cfg, log)
 	if err != nil && strings.Contains(err.Error(), "address already in use") {
@@ -57,6 +70,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "tailgate demo: pod logs in %s/containers, output %s, metrics http://%s/metrics\n",
 		*dir, cfg.Sinks[0].Path, a.MetricsAddr())
+	if fake != nil {
+		fmt.Fprintf(stdout, "tailgate demo: also publishing to an in-process Pub/Sub fake at %s (topic %s)\n", fake.Addr, demoTopic)
+	}
 
 	genCtx, stopGen := context.WithCancel(ctx)
 	genDone := make(chan error, 1)
@@ -81,9 +97,9 @@ loop:
 			return err
 		case <-tick.C:
 			s := readDemoStats(a)
-			fmt.Fprintf(stdout, "%5.1fs  in %7.0f rec/s %6.2f MiB/s  out %7.0f rec/s  buffer %6.2f MiB  sink lag %d rec\n",
+			fmt.Fprintf(stdout, "%5.1fs  in %7.0f rec/s %6.2f MiB/s  file %7.0f rec/s  pubsub %7.0f rec/s  buffer %6.2f MiB  file lag %d rec\n",
 				time.Since(start).Seconds(), s.in-last.in, (s.inBytes-last.inBytes)/(1<<20), s.out-last.out,
-				s.bufBytes/(1<<20), int64(s.in-s.out))
+				s.published-last.published, s.bufBytes/(1<<20), int64(s.in-s.out))
 			last = s
 		}
 	}
@@ -94,7 +110,7 @@ loop:
 	// Let the agent catch up with the last lines written before stopping it.
 	want := float64(gen.records.Load())
 	deadline := time.Now().Add(10 * time.Second)
-	for readDemoStats(a).out < want && time.Now().Before(deadline) {
+	for st := readDemoStats(a); (st.out < want || (fake != nil && st.published < want)) && time.Now().Before(deadline); st = readDemoStats(a) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s := readDemoStats(a)
@@ -102,7 +118,38 @@ loop:
 	err = <-agentDone
 	fmt.Fprintf(stdout, "done: generated %d records (%d rotations), delivered %.0f to %s in %s\n",
 		gen.records.Load(), gen.rotations.Load(), s.out, cfg.Sinks[0].Path, time.Since(start).Round(time.Millisecond))
+	if fake != nil {
+		fmt.Fprintf(stdout, "done: published %.0f records to Pub/Sub (in-process fake)\n", s.published)
+	}
 	return err
+}
+
+const (
+	demoProject = "demo-project"
+	demoTopic   = "logs"
+)
+
+// startDemoPubSub runs pstest, the Pub/Sub client library's own in-process fake, with the demo
+// topic. It keeps what it receives in memory, so the demo drops it every few seconds.
+func startDemoPubSub(ctx context.Context) (*pstest.Server, error) {
+	srv := pstest.NewServer()
+	if _, err := srv.GServer.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/" + demoProject + "/topics/" + demoTopic}); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("demo: create Pub/Sub topic: %w", err)
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				srv.ClearMessages()
+			}
+		}
+	}()
+	return srv, nil
 }
 
 func demoConfig(dir, listen string) *collector.Config {
@@ -121,7 +168,7 @@ func demoConfig(dir, listen string) *collector.Config {
 	return &cfg
 }
 
-type demoStats struct{ in, inBytes, out, bufBytes float64 }
+type demoStats struct{ in, inBytes, out, published, bufBytes float64 }
 
 func readDemoStats(a *agent) demoStats {
 	mfs, err := a.reg.Gather()
@@ -129,12 +176,9 @@ func readDemoStats(a *agent) demoStats {
 		return demoStats{}
 	}
 	var s demoStats
-	sum := func(mf *dto.MetricFamily, label, value string) float64 {
+	sum := func(mf *dto.MetricFamily) float64 {
 		t := 0.0
 		for _, m := range mf.GetMetric() {
-			if label != "" && !hasLabel(m, label, value) {
-				continue
-			}
 			if c := m.GetCounter(); c != nil {
 				t += c.GetValue()
 			} else if g := m.GetGauge(); g != nil {
@@ -146,13 +190,21 @@ func readDemoStats(a *agent) demoStats {
 	for _, mf := range mfs {
 		switch mf.GetName() {
 		case "tailgate_input_records_total":
-			s.in = sum(mf, "", "")
+			s.in = sum(mf)
 		case "tailgate_input_bytes_total":
-			s.inBytes = sum(mf, "", "")
+			s.inBytes = sum(mf)
 		case "tailgate_sink_records_total":
-			s.out = sum(mf, "result", collector.ResultSent)
+			for _, m := range mf.GetMetric() {
+				if hasLabel(m, "result", collector.ResultSent) {
+					if hasLabel(m, "sink", "local") {
+						s.out += m.GetCounter().GetValue()
+					} else if hasLabel(m, "sink", "pubsub") {
+						s.published += m.GetCounter().GetValue()
+					}
+				}
+			}
 		case "tailgate_buffer_bytes":
-			s.bufBytes = sum(mf, "", "")
+			s.bufBytes = sum(mf)
 		}
 	}
 	return s

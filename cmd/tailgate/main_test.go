@@ -66,6 +66,9 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	if p := regexp.MustCompile(`published (\d+) records to Pub/Sub`).FindStringSubmatch(out); p == nil || !strings.Contains(out, "generated "+p[1]+" records") {
+		t.Errorf("the in-process Pub/Sub fake did not get every record:\n%s", out)
+	}
 	m := regexp.MustCompile(`generated (\d+) records \((\d+) rotations\), delivered (\d+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no final summary in:\n%s", out)
