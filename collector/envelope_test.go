@@ -97,3 +97,13 @@ func TestSpecialMask(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppendJSONString(b *testing.B) {
+	msg := []byte(`{"level":"info","ts":"2026-11-25T10:00:00.123Z","msg":"handled request","method":"GET","path":"/api/v1/cart/items","status":200,"latency_ms":12,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"u-12345","bytes":5120}`)
+	buf := make([]byte, 0, 4096)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendJSONString(buf[:0], msg)
+	}
+}
