@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/bench/internal/procstat"
 )
 
 // writeTree lays out a tiny node log tree with its manifest, as bench/gen would.
@@ -143,10 +145,10 @@ func TestCheckOutput(t *testing.T) {
 
 func TestProcStats(t *testing.T) {
 	pid := os.Getpid()
-	if cpu, err := cpuSeconds(pid); err != nil || cpu < 0 {
+	if cpu, err := procstat.CPUSeconds(pid); err != nil || cpu < 0 {
 		t.Errorf("cpuSeconds = %v, %v", cpu, err)
 	}
-	if rss, err := peakRSSMiB(pid); err != nil || rss <= 0 {
+	if rss, err := procstat.PeakRSSMiB(pid); err != nil || rss <= 0 {
 		t.Errorf("peakRSSMiB = %v, %v", rss, err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/bench/internal/procstat"
 )
 
 type options struct {
@@ -163,11 +165,11 @@ func runOnce(ctx context.Context, o options, bin, data string, m *manifest, dir 
 		return r, fmt.Errorf("%w (see %s)", err, logf.Name())
 	}
 	r.WallSeconds = time.Since(start).Seconds()
-	cpu, err := cpuSeconds(cmd.Process.Pid)
+	cpu, err := procstat.CPUSeconds(cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}
-	rss, err := peakRSSMiB(cmd.Process.Pid)
+	rss, err := procstat.PeakRSSMiB(cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}

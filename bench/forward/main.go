@@ -21,6 +21,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/bench/internal/procstat"
 )
 
 func main() {
@@ -78,7 +80,7 @@ func run() error {
 			a.kill()
 		}
 	}()
-	cpu0, err := cpuSeconds(a.pid())
+	cpu0, err := procstat.CPUSeconds(a.pid())
 	if err != nil {
 		return err
 	}
@@ -129,11 +131,11 @@ func run() error {
 			return err
 		}
 	}
-	cpu1, err := cpuSeconds(a.pid())
+	cpu1, err := procstat.CPUSeconds(a.pid())
 	if err != nil {
 		return err
 	}
-	rss, err := peakRSSMiB(a.pid())
+	rss, err := procstat.PeakRSSMiB(a.pid())
 	if err != nil {
 		return err
 	}

@@ -226,10 +226,10 @@ func (c *conn) fail(err error) {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, errStopping), c.ctx.Err() != nil:
 	case errors.As(err, &fe):
 		c.in.countError(fe.reason)
-		c.in.warn.warn(fe.reason, "forward connection closed",
+		c.in.warn.Warn(fe.reason, "forward connection closed",
 			"remote", c.nc.RemoteAddr().String(), "reason", fe.reason, "err", err)
 	case errors.As(err, &ee):
-		c.in.warn.warn("emit", "forward: emit failed, connection closed", "err", err)
+		c.in.warn.Warn("emit", "forward: emit failed, connection closed", "err", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.in.log.Debug("forward connection idle, closed", "remote", c.nc.RemoteAddr().String())
 	default:

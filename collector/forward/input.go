@@ -43,7 +43,7 @@ type Input struct {
 	idle        time.Duration
 
 	log         *slog.Logger
-	warn        *warnLimiter
+	warn        *collector.WarnLimiter
 	errors      *prometheus.CounterVec
 	connections prometheus.Gauge
 
@@ -75,7 +75,7 @@ func New(cfg collector.InputConfig, m *collector.Metrics, log *slog.Logger) (*In
 		maxConns:    cfg.MaxConnections,
 		idle:        time.Duration(cfg.IdleTimeout),
 		log:         log,
-		warn:        newWarnLimiter(log, time.Minute),
+		warn:        collector.NewWarnLimiter(log, time.Minute),
 		errors:      m.InputErrors,
 		connections: m.ForwardConnections.WithLabelValues(cfg.Name),
 		conns:       make(map[*conn]struct{}),
@@ -203,7 +203,7 @@ func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collec
 				return
 			}
 			// Out of descriptors, say: wait instead of spinning.
-			in.warn.warn("accept", "forward accept failed", "err", err)
+			in.warn.Warn("accept", "forward accept failed", "err", err)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
@@ -220,7 +220,7 @@ func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collec
 		default:
 			nc.Close()
 			in.countError(reasonMaxConnections)
-			in.warn.warn(reasonMaxConnections, "forward connection refused: max_connections reached", "max_connections", in.maxConns)
+			in.warn.Warn(reasonMaxConnections, "forward connection refused: max_connections reached", "max_connections", in.maxConns)
 			continue
 		}
 		c := newConn(in, nc, out, ctx, rand.Uint64())

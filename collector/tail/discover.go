@@ -78,7 +78,7 @@ func (d *discovery) run(ctx context.Context) {
 				errs = nil
 				continue
 			}
-			d.in.warn.warn("fsnotify", "fsnotify error, rescanning", "err", err)
+			d.in.warn.Warn("fsnotify", "fsnotify error, rescanning", "err", err)
 			d.rescan(ctx)
 		case <-tick.C:
 			d.rescan(ctx)
@@ -171,7 +171,7 @@ func (d *discovery) watch() {
 				continue
 			}
 			if err := d.watcher.Add(dir); err != nil {
-				d.in.warn.warn("watch:"+dir, "cannot watch directory, relying on rescans", "path", dir, "err", err)
+				d.in.warn.Warn("watch:"+dir, "cannot watch directory, relying on rescans", "path", dir, "err", err)
 				continue
 			}
 			d.watched[dir] = true

@@ -192,7 +192,7 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 		want := min(len(r.buf)-carry, readChunk)
 		n, err := f.fd.ReadAt(r.buf[carry:carry+want], off+int64(carry))
 		if err != nil && err != io.EOF {
-			r.in.warn.warn("read:"+f.path, "read failed", "path", f.path, "err", err)
+			r.in.warn.Warn("read:"+f.path, "read failed", "path", f.path, "err", err)
 			f.eof = true
 			break
 		}
@@ -407,7 +407,7 @@ func (r *reader) openFile(s *stream, f *file) bool {
 	st, err := f.reopen()
 	if err != nil {
 		// Renamed away and gone while closed: what it held past our offset is lost.
-		r.in.warn.warn("lost:"+s.path, "log file vanished while closed", "path", f.path, "err", err)
+		r.in.warn.Warn("lost:"+s.path, "log file vanished while closed", "path", f.path, "err", err)
 		f.eof = true
 		r.closeForGood(s, f)
 		return false
@@ -704,7 +704,7 @@ func (r *reader) addStream(msg newStreamMsg) {
 				fst, err = statPath(p)
 			}
 			if !ok || err != nil {
-				r.in.warn.warn("gone:"+sv.path, "saved log file is gone; its unread tail is lost", "path", sv.path)
+				r.in.warn.Warn("gone:"+sv.path, "saved log file is gone; its unread tail is lost", "path", sv.path)
 				r.gone = append(r.gone, stateKey(sv.id))
 				continue
 			}

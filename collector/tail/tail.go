@@ -44,7 +44,7 @@ type Input struct {
 
 	metrics *collector.Metrics
 	log     *slog.Logger
-	warn    *rateLog
+	warn    *collector.WarnLimiter
 
 	mu      sync.Mutex
 	known   map[string]bool   // stream paths being served
@@ -77,7 +77,7 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		claimed:      make(map[fileID]bool),
 		lags:         make(map[*reader]int64),
 	}
-	in.warn = newRateLog(in.log, time.Minute)
+	in.warn = collector.NewWarnLimiter(in.log, time.Minute)
 	if len(cfg.Paths) == 0 {
 		return nil, fmt.Errorf("input %s: paths: at least one glob is required", cfg.Name)
 	}

@@ -166,7 +166,7 @@ func (b *batcher) send(cur *batch) {
 	}
 	rowErrs := resp.GetRowErrors()
 	if len(rowErrs) == 0 {
-		l.warnNack.event("error", err.Error(), "rows", len(cur.msgs))
+		l.warn.Warn("nack", "appends failed; messages nacked for redelivery", "error", err.Error(), "rows", len(cur.msgs))
 		for _, m := range cur.msgs {
 			l.nack(m, 1)
 		}
@@ -194,7 +194,7 @@ func (b *batcher) send(cur *batch) {
 		return
 	}
 	if _, err := b.appendRows(rows); err != nil {
-		l.warnNack.event("error", err.Error(), "rows", len(good))
+		l.warn.Warn("nack", "appends failed; messages nacked for redelivery", "error", err.Error(), "rows", len(good))
 		for _, m := range good {
 			l.nack(m, 1)
 		}

@@ -12,6 +12,8 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/api/option"
+
+	"github.com/tailgate-dev/tailgate/collector"
 )
 
 // Loader limits and defaults.
@@ -104,11 +106,10 @@ type Loader struct {
 	dl  *pubsub.Publisher // nil without a dead-letter topic
 	mw  *managedwriter.Client
 
-	sem      chan struct{} // one token per append in flight
-	wg       sync.WaitGroup
-	pool     sync.Pool // *batch
-	warnNack *warnEvery
-	warnDead *warnEvery
+	sem  chan struct{} // one token per append in flight
+	wg   sync.WaitGroup
+	pool sync.Pool // *batch
+	warn *collector.WarnLimiter
 }
 
 // NewLoader builds the clients; it does not contact the services until Run.
@@ -149,8 +150,7 @@ func NewLoader(ctx context.Context, opts LoaderOptions) (*Loader, error) {
 	if o.DeadLetterTopic != "" {
 		l.dl = ps.Publisher(o.DeadLetterTopic)
 	}
-	l.warnNack = &warnEvery{log: l.log, msg: "appends failed; messages nacked for redelivery", interval: time.Minute}
-	l.warnDead = &warnEvery{log: l.log, msg: "messages dead-lettered", interval: time.Minute}
+	l.warn = collector.NewWarnLimiter(l.log, time.Minute)
 	return l, nil
 }
 
@@ -232,7 +232,7 @@ const reasonAttr = "tailgate_dead_letter_reason"
 // has it; it nacks m when there is no topic or the publish fails. It does not block.
 func (l *Loader) deadLetter(ctx context.Context, m *pubsub.Message, reason string) {
 	if l.dl == nil {
-		l.warnDead.event("reason", reason, "dead_letter_topic", "")
+		l.warn.Warn("dead", "messages dead-lettered", "reason", reason, "dead_letter_topic", "")
 		l.nack(m, 1)
 		return
 	}
@@ -251,11 +251,11 @@ func (l *Loader) deadLetter(ctx context.Context, m *pubsub.Message, reason strin
 	go func() {
 		defer l.wg.Done()
 		if _, err := res.Get(ctx); err != nil {
-			l.warnNack.event("error", fmt.Sprintf("dead-letter publish: %v", err))
+			l.warn.Warn("nack", "appends failed; messages nacked for redelivery", "error", fmt.Sprintf("dead-letter publish: %v", err))
 			l.nack(m, 1)
 			return
 		}
-		l.warnDead.event("reason", reason)
+		l.warn.Warn("dead", "messages dead-lettered", "reason", reason)
 		l.m.rows.WithLabelValues(resultDeadLetter).Inc()
 		l.ack(m)
 	}()

@@ -38,13 +38,13 @@ func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
 		if !ok || truncated && s.opts.Oversize == OversizeDeadLetter {
 			skipped = append(skipped, collector.RecordError{Index: i, Err: errOversize})
 			s.deadLetters.Add(1)
-			s.warnDead.event("batch", b.Seq, "id", bm.id(i))
+			s.warn.Warn("dead", "records over the Pub/Sub message limit dead-lettered", "batch", b.Seq, "id", bm.id(i))
 			continue
 		}
 		if truncated {
 			attrs[attrTruncated] = "true"
 			s.truncated.Add(1)
-			s.warnTrunc.event("batch", b.Seq, "id", bm.id(i))
+			s.warn.Warn("truncated", "records truncated to the Pub/Sub message limit", "batch", b.Seq, "id", bm.id(i))
 		}
 		m.Data = d
 		m.Attributes = attrs

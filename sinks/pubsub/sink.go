@@ -30,8 +30,7 @@ type Sink struct {
 
 	truncated   atomic.Uint64
 	deadLetters atomic.Uint64
-	warnTrunc   *warnEvery
-	warnDead    *warnEvery
+	warn        *collector.WarnLimiter
 }
 
 var _ collector.Sink = (*Sink)(nil)
@@ -114,8 +113,7 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 		client: client,
 		pub:    client.Publisher(cfg.Topic),
 	}
-	s.warnTrunc = &warnEvery{log: log, msg: "records truncated to the Pub/Sub message limit", interval: time.Minute}
-	s.warnDead = &warnEvery{log: log, msg: "records over the Pub/Sub message limit dead-lettered", interval: time.Minute}
+	s.warn = collector.NewWarnLimiter(log, time.Minute)
 
 	// Flow control is a backstop under the pipeline's own bound (MaxInFlight batches): it
 	// blocks Publish, never fails it, and admits one maximal message whatever its size.

@@ -1,4 +1,5 @@
-package main
+// Package procstat reads a process's CPU time and peak RSS from /proc, for the bench harnesses.
+package procstat
 
 import (
 	"bytes"
@@ -11,8 +12,8 @@ import (
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux ABI Go runs on.
 const clockTicks = 100
 
-// cpuSeconds is utime+stime of the whole process (all threads) from /proc/PID/stat.
-func cpuSeconds(pid int) (float64, error) {
+// CPUSeconds is utime+stime of the whole process (all threads) from /proc/PID/stat.
+func CPUSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("cpu of %d: %w", pid, err)
@@ -34,8 +35,8 @@ func cpuSeconds(pid int) (float64, error) {
 	return float64(ut+st) / clockTicks, nil
 }
 
-// peakRSSMiB is VmHWM from /proc/PID/status.
-func peakRSSMiB(pid int) (float64, error) {
+// PeakRSSMiB is VmHWM from /proc/PID/status.
+func PeakRSSMiB(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("rss of %d: %w", pid, err)
