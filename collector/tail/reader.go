@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -598,13 +599,19 @@ func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
 		return nil
 	}
 	f := r.newFile(s, st.id, real, rand.Uint64(), 0)
-	f.fd = fd
-	f.size = fst.size
-	r.opened(f)
 	r.in.log.Debug("log file found", "path", real, "size", fst.size, "from_tail", fromTail)
 	if fromTail {
 		f.readOff, f.skip = fst.size, fst.size
 	}
+	return r.track(s, f, fd, fst.size)
+}
+
+// track adds the open file f to stream s, within the open-file budget, and schedules its
+// position to be saved.
+func (r *reader) track(s *stream, f *file, fd *os.File, size int64) *file {
+	f.fd = fd
+	f.size = size
+	r.opened(f)
 	f.refreshFingerprint()
 	for r.nOpen > r.maxOpen && r.evict(f) {
 	}
@@ -651,17 +658,8 @@ func (r *reader) addRotated(s *stream, path string, st fileStat) *file {
 		r.in.unclaim(st.id)
 		return nil
 	}
-	f := r.newFile(s, st.id, path, rand.Uint64(), 0)
-	f.fd = fd
-	f.size = fst.size
-	r.opened(f)
 	r.in.log.Debug("log file rotated before it was read: reading it from its head", "path", path, "size", fst.size)
-	f.refreshFingerprint()
-	for r.nOpen > r.maxOpen && r.evict(f) {
-	}
-	s.files = append(s.files, f)
-	r.markDirty(f)
-	return f
+	return r.track(s, r.newFile(s, st.id, path, rand.Uint64(), 0), fd, fst.size)
 }
 
 func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint32) *file {
@@ -772,13 +770,5 @@ func (r *reader) resume(s *stream, sv savedFile, path string) *file {
 		f.readOff, f.skip = sv.offset, sv.skip
 		f.fpLen, f.fp = sv.fpLen, sv.fp
 	}
-	f.fd = fd
-	f.size = st.size
-	r.opened(f)
-	f.refreshFingerprint()
-	for r.nOpen > r.maxOpen && r.evict(f) {
-	}
-	s.files = append(s.files, f)
-	r.markDirty(f)
-	return f
+	return r.track(s, f, fd, st.size)
 }
