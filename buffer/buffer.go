@@ -72,7 +72,7 @@ type Frame struct {
 }
 
 // recycledFrames is how many frame buffers Recycle keeps for reuse.
-const recycledFrames = 12
+const recycledFrames = 6
 
 var (
 	// ErrClosed is returned after Close.

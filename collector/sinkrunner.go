@@ -108,7 +108,7 @@ func newSinkRunner(p *Pipeline, s Sink, idx int) (*sinkRunner, error) {
 }
 
 // recycledFrames bounds the record slices a runner keeps for reuse.
-const recycledFrames = 12
+const recycledFrames = 6
 
 // takeBatch returns an empty slice for a new batch's records, reusing a finished batch's.
 func (r *sinkRunner) takeBatch() []*Record {

@@ -116,7 +116,7 @@ func (s *Sink) Name() string { return s.name }
 // Limits: one batch in flight keeps lines in buffer order; batches of up to 4 MiB amortize
 // the write call.
 func (s *Sink) Limits() collector.Limits {
-	return collector.Limits{MaxRecords: 8192, MaxBytes: 4 << 20, MaxInFlight: 1, MaxDelay: 100 * time.Millisecond}
+	return collector.Limits{MaxRecords: 4096, MaxBytes: 1 << 20, MaxInFlight: 1, MaxDelay: 100 * time.Millisecond}
 }
 
 func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
