@@ -36,6 +36,11 @@ type Sink struct {
 	lastSync time.Time
 	unsynced int64
 	offset   int64 // bytes written through this handle, for fadvise
+
+	syncReq  chan int64 // to syncLoop: sync and evict up to this offset
+	syncDone chan struct{}
+	errMu    sync.Mutex
+	err      error // the first background sync failure, returned by the next Send
 }
 
 // SyncEvery and SyncBytes bound how long and how much written output stays unsynced.
@@ -76,6 +81,8 @@ func New(cfg collector.SinkConfig) (*Sink, error) {
 		return nil, fmt.Errorf("sink %s: %s: %w", cfg.Name, cfg.Path, err)
 	}
 	s.f = f
+	s.syncReq, s.syncDone = make(chan int64, 1), make(chan struct{})
+	go s.syncLoop()
 	return s, nil
 }
 
@@ -137,9 +144,14 @@ func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
 	s.unsynced += int64(len(buf))
 	s.offset += int64(len(buf))
 	if s.f != nil && (s.unsynced >= SyncBytes || time.Since(s.lastSync) > SyncEvery) {
-		if err := s.sync(); err != nil {
-			return fmt.Errorf("sink %s: %w", s.name, err)
+		s.lastSync, s.unsynced = time.Now(), 0
+		select {
+		case s.syncReq <- s.offset:
+		default: // a sync is under way; the next request covers this range
 		}
+	}
+	if err := s.syncErr(); err != nil {
+		return fmt.Errorf("sink %s: %w", s.name, err)
 	}
 	if len(s.buf) > 16<<20 {
 		s.buf = nil // don't pin the memory of one huge batch
@@ -147,15 +159,33 @@ func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
 	return nil
 }
 
-// sync makes the output durable and drops it from the page cache. Caller holds mu.
-func (s *Sink) sync() error {
-	s.lastSync = time.Now()
-	s.unsynced = 0
-	if err := unix.Fdatasync(int(s.f.Fd())); err != nil {
+// syncLoop makes the output durable and drops it from the page cache, off the Send path: a
+// 16 MiB fdatasync takes tens of milliseconds, which would stall every batch behind it.
+func (s *Sink) syncLoop() {
+	defer close(s.syncDone)
+	for upTo := range s.syncReq {
+		err := syncAndEvict(s.f, upTo)
+		s.errMu.Lock()
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		s.errMu.Unlock()
+	}
+}
+
+func (s *Sink) syncErr() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// syncAndEvict makes f durable and drops its first upTo bytes from the page cache.
+func syncAndEvict(f *os.File, upTo int64) error {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	// Advice only: an error changes nothing about what was written.
-	_ = unix.Fadvise(int(s.f.Fd()), 0, s.offset, unix.FADV_DONTNEED)
+	_ = unix.Fadvise(int(f.Fd()), 0, upTo, unix.FADV_DONTNEED)
 	return nil
 }
 
@@ -163,6 +193,9 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.w
+	if w == nil {
+		return nil // already closed
+	}
 	s.w = nil
 	if s.f == nil {
 		if c, ok := w.(io.Closer); ok && w != io.Writer(os.Stdout) {
@@ -170,7 +203,12 @@ func (s *Sink) Close(ctx context.Context) error {
 		}
 		return nil
 	}
-	err := s.sync()
+	close(s.syncReq)
+	<-s.syncDone
+	err := syncAndEvict(s.f, s.offset)
+	if err == nil {
+		err = s.syncErr()
+	}
 	if cErr := s.f.Close(); err == nil {
 		err = cErr
 	}

@@ -139,3 +139,16 @@ func TestDevNull(t *testing.T) {
 		t.Fatalf("close /dev/null: %v", err)
 	}
 }
+
+func TestCloseTwice(t *testing.T) {
+	s, err := New(collector.SinkConfig{Name: "local", Type: "file", Path: filepath.Join(t.TempDir(), "o.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
