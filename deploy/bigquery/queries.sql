@@ -30,12 +30,12 @@ ORDER BY bytes DESC
 LIMIT 20;
 
 -- 3. One pod's logs around a moment (five minutes either side), in order.
-DECLARE at TIMESTAMP DEFAULT TIMESTAMP '2026-11-23 03:00:00+00';
+DECLARE around TIMESTAMP DEFAULT TIMESTAMP '2026-11-23 03:00:00+00';
 SELECT time, kubernetes.container, stream, message, fields
 FROM `PROJECT.DATASET.records_dedup`
 WHERE namespace = 'shop'
   AND pod = 'cart-7d9f'
-  AND time BETWEEN TIMESTAMP_SUB(at, INTERVAL 5 MINUTE) AND TIMESTAMP_ADD(at, INTERVAL 5 MINUTE)
+  AND time BETWEEN TIMESTAMP_SUB(around, INTERVAL 5 MINUTE) AND TIMESTAMP_ADD(around, INTERVAL 5 MINUTE)
 ORDER BY time, id;
 
 -- 4. Log volume per workload per day over the last 14 days. The workload is the pod's
