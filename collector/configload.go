@@ -126,7 +126,7 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 	}
 	expanded := expandEnv(data, getenv)
 	cfg := DefaultConfig()
-	if err := yaml.UnmarshalWithOptions(expanded, &cfg, yaml.Strict()); err != nil {
+	if err := decodeYAML(expanded, &cfg); err != nil {
 		return nil, ConfigErrors{yamlError(file, err)}
 	}
 	if cfg.NodeName == "" {
@@ -135,13 +135,36 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 	for i := range cfg.Inputs {
 		ApplyInputDefaults(&cfg.Inputs[i])
 	}
-	ast, _ := parser.ParseBytes(expanded, 0)
+	ast := parseAST(expanded)
 	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths}
 	v.config(&cfg)
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
 	return &cfg, nil
+}
+
+// decodeYAML is strict decoding that turns a panic of the YAML library into an error: some
+// malformed documents (found by FuzzParseConfig) crash goccy/go-yaml's decoder, and a bad
+// config must never crash the agent.
+func decodeYAML(data []byte, cfg *Config) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed YAML (the parser failed: %v)", p)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, cfg, yaml.Strict())
+}
+
+// parseAST parses data for error positions; nil (no line numbers) if the library fails.
+func parseAST(data []byte) (f *ast.File) {
+	defer func() {
+		if recover() != nil {
+			f = nil
+		}
+	}()
+	f, _ = parser.ParseBytes(data, 0)
+	return f
 }
 
 // expandEnv replaces ${VAR} with its value (empty when unset). Other '$' are kept, and "$$"
@@ -199,10 +222,15 @@ func (v *validator) errorf(path, format string, args ...any) {
 	v.errs = append(v.errs, ConfigError{File: v.file, Line: v.line(path), Msg: fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) line(path string) int {
+func (v *validator) line(path string) (line int) {
 	if v.ast == nil {
 		return 0
 	}
+	defer func() {
+		if recover() != nil {
+			line = 0 // a position lookup the YAML library fails on: report without a line
+		}
+	}()
 	for p := path; p != "$" && p != ""; p = parentPath(p) {
 		yp, err := yaml.PathString(p)
 		if err != nil {
