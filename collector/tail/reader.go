@@ -18,10 +18,10 @@ import (
 const (
 	turnBudget     = 256 << 10 // bytes one file may consume per round, for fairness
 	readChunk      = 256 << 10 // bytes per read(2)
-	flushBytes     = 512 << 10 // emit once this many message bytes are batched
+	flushBytes     = 256 << 10 // emit once this many message bytes are batched
 	flushRecords   = 4096
 	shrinkPending  = 64 << 10 // pending buffers larger than this are dropped after use
-	minReadBufSize = 1 << 20
+	minReadBufSize = 512 << 10
 )
 
 // newStreamMsg hands a discovered path, and what the last run saved about it, to its reader.
