@@ -7,12 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,27 +20,24 @@ import (
 // forwardAgent is a tailgate subprocess with a forward input on TCP and a unix socket, a disk
 // buffer synced every 200ms and a file sink. Restarting it reuses the data dir and the port.
 type forwardAgent struct {
-	t      *testing.T
+	agentProc
 	dir    string
-	cfg    string
 	out    string
 	port   int
 	socket string
-	logf   *os.File
-	cmd    *exec.Cmd
 }
 
 func newForwardAgent(t *testing.T) *forwardAgent {
 	t.Helper()
 	dir := t.TempDir()
 	a := &forwardAgent{
-		t:      t,
-		dir:    dir,
-		cfg:    filepath.Join(dir, "tailgate.yaml"),
-		out:    filepath.Join(dir, "out.jsonl"),
-		port:   freePort(t),
-		socket: filepath.Join(dir, "forward.sock"),
+		agentProc: agentProc{t: t, cfg: filepath.Join(dir, "tailgate.yaml")},
+		dir:       dir,
+		out:       filepath.Join(dir, "out.jsonl"),
+		port:      freePort(t),
+		socket:    filepath.Join(dir, "forward.sock"),
 	}
+	a.listens = [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.port)}, {"unix", a.socket}}
 	cfg := fmt.Sprintf(`node_name: fwd
 data_dir: %s/data
 shutdown_timeout: 5s
@@ -78,42 +73,6 @@ func freePort(t *testing.T) int {
 
 // start runs the agent (startAgent kills it in t.Cleanup if the test fails) and waits until
 // both listeners accept.
-func (a *forwardAgent) start() {
-	a.t.Helper()
-	a.cmd = startAgent(a.t, a.cfg, a.logf)
-	deadline := time.Now().Add(20 * time.Second)
-	for _, addr := range [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.port)}, {"unix", a.socket}} {
-		for {
-			c, err := net.DialTimeout(addr[0], addr[1], time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(a.logf.Name())
-				a.t.Fatalf("agent never listened on %s %s: %v\nagent log:\n%s", addr[0], addr[1], err, log)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-func (a *forwardAgent) kill() {
-	a.t.Helper()
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		a.t.Fatal(err)
-	}
-	a.cmd.Wait()
-}
-
-func (a *forwardAgent) stop() {
-	a.t.Helper()
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	if err := a.cmd.Wait(); err != nil {
-		a.t.Errorf("agent exited with %v after SIGTERM, want 0", err)
-	}
-}
-
 // client is a real fluent-logger-golang client pointed at the agent.
 func (a *forwardAgent) client(cfg fluent.Config, unix bool) *fluent.Fluent {
 	a.t.Helper()

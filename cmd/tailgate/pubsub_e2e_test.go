@@ -100,22 +100,19 @@ func pubsubAdmin(t *testing.T, addr string) *pubsub.Client {
 // pubsubAgent is a tailgate subprocess tailing a CRI pod log tree and listening for forward
 // records, with one pubsub sink on the emulator. Restarts reuse the data dir and the ports.
 type pubsubAgent struct {
-	t       *testing.T
-	cfg     string
+	agentProc
 	fwdPort int
 	metrics string
-	logf    *os.File
-	cmd     *exec.Cmd
 }
 
 func newPubSubAgent(t *testing.T, dir, emulator, topic string) *pubsubAgent {
 	t.Helper()
 	a := &pubsubAgent{
-		t:       t,
-		cfg:     filepath.Join(dir, "tailgate.yaml"),
-		fwdPort: freePort(t),
-		metrics: "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		agentProc: agentProc{t: t, cfg: filepath.Join(dir, "tailgate.yaml")},
+		fwdPort:   freePort(t),
+		metrics:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
 	}
+	a.listens = [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.fwdPort)}, {"tcp", a.metrics}}
 	cfg := fmt.Sprintf(`node_name: ps-node
 data_dir: %s/data
 shutdown_timeout: 5s
@@ -141,42 +138,6 @@ sinks:
 }
 
 // start runs the agent and waits until its forward and metrics listeners accept.
-func (a *pubsubAgent) start() {
-	a.t.Helper()
-	a.cmd = startAgent(a.t, a.cfg, a.logf)
-	deadline := time.Now().Add(30 * time.Second)
-	for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(a.fwdPort), a.metrics} {
-		for {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(a.logf.Name())
-				a.t.Fatalf("agent never listened on %s: %v\nagent log:\n%s", addr, err, log)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-func (a *pubsubAgent) kill() {
-	a.t.Helper()
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		a.t.Fatal(err)
-	}
-	a.cmd.Wait()
-}
-
-func (a *pubsubAgent) stop() {
-	a.t.Helper()
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	if err := a.cmd.Wait(); err != nil {
-		a.t.Errorf("agent exited with %v after SIGTERM, want 0", err)
-	}
-}
-
 // pubsubSender posts numbered forward records with a real fluent-logger-golang client, acks
 // on, until stopped. The client retries a chunk (same chunk id) across an agent restart, so
 // a record acknowledged or not keeps one identity; keys lists the records Post returned for.
