@@ -52,7 +52,8 @@ type InputConfig struct {
 	// forward
 	Listen         string    `yaml:"listen"`
 	Socket         string    `yaml:"socket"`
-	SocketMode     string    `yaml:"socket_mode"` // octal, e.g. "0660"
+	SocketMode     string    `yaml:"socket_mode"`  // octal, e.g. "0660"
+	SocketGroup    string    `yaml:"socket_group"` // group name or gid that owns the socket
 	SharedKey      string    `yaml:"shared_key"`
 	TLS            TLSConfig `yaml:"tls"`
 	MaxChunkBytes  Size      `yaml:"max_chunk_bytes"`

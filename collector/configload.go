@@ -336,7 +336,7 @@ func (v *validator) config(c *Config) {
 // keysByType lists the keys each input or sink type accepts besides name and type.
 var keysByType = map[string][]string{
 	"tail":          {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older"},
-	"forward":       {"listen", "socket", "socket_mode", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout"},
+	"forward":       {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout"},
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},

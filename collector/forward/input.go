@@ -34,6 +34,7 @@ type Input struct {
 	listen      string
 	socket      string
 	socketMode  os.FileMode
+	socketGID   int // -1: leave the group alone
 	sharedKey   string
 	hostname    string
 	tls         *tls.Config
@@ -98,6 +99,14 @@ func New(cfg collector.InputConfig, m *collector.Metrics, log *slog.Logger) (*In
 		}
 		in.socketMode = os.FileMode(mode)
 	}
+	in.socketGID = -1
+	if cfg.SocketGroup != "" {
+		gid, err := lookupGroup(cfg.SocketGroup)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: socket_group: %w", cfg.Name, err)
+		}
+		in.socketGID = gid
+	}
 	if (cfg.TLS.CertFile == "") != (cfg.TLS.KeyFile == "") {
 		return nil, fmt.Errorf("input %s: tls needs both cert_file and key_file", cfg.Name)
 	}
@@ -149,7 +158,7 @@ func (in *Input) Run(ctx context.Context, out collector.Emitter) error {
 		lns = append(lns, ln)
 	}
 	if in.socket != "" {
-		ln, err := listenUnix(in.socket, in.socketMode)
+		ln, err := listenUnix(in.socket, in.socketMode, in.socketGID)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("input %s: %w", in.name, err)

@@ -6,14 +6,18 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // listenUnix listens on a unix socket at path. A file left there by a previous run is removed
 // only if it is a socket that nobody accepts on: never a regular file, never a live agent's.
-func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
+// A non-zero mode and a gid >= 0 are applied to the socket file, so apps in other containers
+// sharing the directory can be let in by group.
+func listenUnix(path string, mode os.FileMode, gid int) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("socket %s: %w", path, err)
 	}
@@ -32,6 +36,12 @@ func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("socket %s: %w", path, err)
+	}
+	if gid >= 0 {
+		if err := os.Lchown(path, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("socket %s: chown to group %d: %w", path, gid, err)
+		}
 	}
 	if mode != 0 {
 		if err := os.Chmod(path, mode); err != nil {
@@ -99,4 +109,20 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		}
 	}
 	return r.cert, nil
+}
+
+// lookupGroup resolves a group name or a numeric gid.
+func lookupGroup(name string) (int, error) {
+	if gid, err := strconv.Atoi(name); err == nil && gid >= 0 {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("group %q: %w", name, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("group %q has a non-numeric gid %q", name, g.Gid)
+	}
+	return gid, nil
 }
