@@ -203,7 +203,7 @@ func (r *sinkRunner) run(ctx context.Context, drain <-chan struct{}) {
 		tf := r.tracker.add(f.End)
 		tf.data = f.Data
 		frame.Records = r.takeRecords()
-		if err := r.p.decodeForSink(&r.dec, f.Data, &frame); err != nil {
+		if err := r.dec.decode(f.Data, &frame); err != nil {
 			r.log.Error("undecodable frame skipped", "segment", f.Pos.Segment, "offset", f.Pos.Offset, "err", err)
 			r.failed.Add(float64(f.Count))
 		} else {
@@ -376,9 +376,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// decodeForSink decodes a frame payload for a sink reader.
-func (p *Pipeline) decodeForSink(d *frameDecoder, payload []byte, f *decodedFrame) error {
-	return d.decode(payload, f)
 }

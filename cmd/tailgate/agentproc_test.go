@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,21 @@ type agentProc struct {
 	logf    *os.File
 	cmd     *exec.Cmd
 	listens [][2]string // network, address
+}
+
+// newAgentProc writes config into dir and opens dir/agent.log for the agent's output.
+func newAgentProc(t *testing.T, dir, config string) agentProc {
+	t.Helper()
+	cfg := filepath.Join(dir, "tailgate.yaml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	return agentProc{t: t, cfg: cfg, logf: logf}
 }
 
 // start runs the agent and waits until every address in listens accepts connections.

@@ -31,13 +31,11 @@ func newForwardAgent(t *testing.T) *forwardAgent {
 	t.Helper()
 	dir := t.TempDir()
 	a := &forwardAgent{
-		agentProc: agentProc{t: t, cfg: filepath.Join(dir, "tailgate.yaml")},
-		dir:       dir,
-		out:       filepath.Join(dir, "out.jsonl"),
-		port:      freePort(t),
-		socket:    filepath.Join(dir, "forward.sock"),
+		dir:    dir,
+		out:    filepath.Join(dir, "out.jsonl"),
+		port:   freePort(t),
+		socket: filepath.Join(dir, "forward.sock"),
 	}
-	a.listens = [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.port)}, {"unix", a.socket}}
 	cfg := fmt.Sprintf(`node_name: fwd
 data_dir: %s/data
 shutdown_timeout: 5s
@@ -49,15 +47,8 @@ inputs:
 sinks:
   - {name: local, type: file, path: %s}
 `, dir, a.port, a.socket, a.out)
-	if err := os.WriteFile(a.cfg, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	a.logf = logf
+	a.agentProc = newAgentProc(t, dir, cfg)
+	a.listens = [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.port)}, {"unix", a.socket}}
 	return a
 }
 

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,64 +23,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/tailgate-dev/tailgate/sinks/pubsub/pubsubemu"
 )
 
-// pubsubEmulatorBinary is where the Cloud SDK installs the Pub/Sub emulator.
-const pubsubEmulatorBinary = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
-
 const pubsubTestProject = "test-project"
-
-// startPubSubEmulator starts the real emulator on a free port, kills it (and the JVM it execs)
-// at cleanup, and returns its address once the port accepts. Without the binary the test is
-// skipped, loudly.
-func startPubSubEmulator(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: not starting the Pub/Sub emulator")
-	}
-	if _, err := os.Stat(pubsubEmulatorBinary); err != nil {
-		t.Skipf("SKIPPING THE AGENT -> REAL PUB/SUB EMULATOR TEST: %s not found (%v); install "+
-			"google-cloud-cli-pubsub-emulator to run it.", pubsubEmulatorBinary, err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	_, port, _ := net.SplitHostPort(addr)
-	logPath := filepath.Join(t.TempDir(), "emulator.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(pubsubEmulatorBinary, "--host=127.0.0.1", "--port="+port)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so cleanup reaches the JVM it execs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		logFile.Close()
-	})
-	deadline := time.Now().Add(90 * time.Second) // the JVM is slow to start on a busy machine
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("emulator exited before listening: %v\n%s", err, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("emulator not listening on %s after 90s:\n%s", addr, out)
-		}
-	}
-}
 
 // pubsubAdmin is a v2 client on the emulator, for the admin and pull calls.
 func pubsubAdmin(t *testing.T, addr string) *pubsub.Client {
@@ -108,11 +53,9 @@ type pubsubAgent struct {
 func newPubSubAgent(t *testing.T, dir, emulator, topic string) *pubsubAgent {
 	t.Helper()
 	a := &pubsubAgent{
-		agentProc: agentProc{t: t, cfg: filepath.Join(dir, "tailgate.yaml")},
-		fwdPort:   freePort(t),
-		metrics:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		fwdPort: freePort(t),
+		metrics: "127.0.0.1:" + strconv.Itoa(freePort(t)),
 	}
-	a.listens = [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.fwdPort)}, {"tcp", a.metrics}}
 	cfg := fmt.Sprintf(`node_name: ps-node
 data_dir: %s/data
 shutdown_timeout: 5s
@@ -125,15 +68,8 @@ inputs:
 sinks:
   - {name: ps, type: pubsub, project: %s, topic: %s, endpoint: "%s", insecure: true}
 `, dir, a.metrics, dir, a.fwdPort, pubsubTestProject, topic, emulator)
-	if err := os.WriteFile(a.cfg, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	a.logf = logf
+	a.agentProc = newAgentProc(t, dir, cfg)
+	a.listens = [][2]string{{"tcp", "127.0.0.1:" + strconv.Itoa(a.fwdPort)}, {"tcp", a.metrics}}
 	return a
 }
 
@@ -300,7 +236,7 @@ func pubsubRecordKey(m pulledMessage) string {
 
 // TestPubSubEmulatorAgent runs the agent binary against the real Pub/Sub emulator.
 func TestPubSubEmulatorAgent(t *testing.T) {
-	addr := startPubSubEmulator(t)
+	addr := pubsubemu.Addr(t)
 	admin := pubsubAdmin(t, addr)
 	t.Run("KillReplayDedup", func(t *testing.T) { testPubSubKillReplay(t, addr, admin) })
 	t.Run("MissingTopicDeadLetters", func(t *testing.T) { testPubSubMissingTopic(t, addr) })

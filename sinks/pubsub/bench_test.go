@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+
+	"github.com/tailgate-dev/tailgate/sinks/pubsub/pubsubemu"
 )
 
 // BenchmarkSend measures Send of ~250-byte records, 1000 per batch, 4 batches in flight (the
@@ -24,7 +26,7 @@ func BenchmarkSend(b *testing.B) {
 // BenchmarkSendEmulator is the same against the real emulator (started or named by
 // TAILGATE_PUBSUB_EMULATOR_HOST): the emulator's cost, not the sink's, sets this figure.
 func BenchmarkSendEmulator(b *testing.B) {
-	addr := emulatorAddr(b)
+	addr := pubsubemu.Addr(b)
 	_, topic, _ := emulatorTopic(b, addr)
 	benchSend(b, addr, topic)
 }

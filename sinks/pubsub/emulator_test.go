@@ -5,11 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,74 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/sinks/pubsub/pubsubemu"
 )
-
-// emulatorBinary is where the Cloud SDK installs the Pub/Sub emulator.
-const emulatorBinary = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
-
-// emulatorAddr returns the address of a real Pub/Sub emulator: the one named by
-// TAILGATE_PUBSUB_EMULATOR_HOST, or one started for this test on a free port and killed at
-// cleanup. Without either the test is skipped, loudly.
-func emulatorAddr(tb testing.TB) string {
-	tb.Helper()
-	if addr := os.Getenv("TAILGATE_PUBSUB_EMULATOR_HOST"); addr != "" {
-		return addr
-	}
-	if testing.Short() {
-		tb.Skip("-short: not starting the Pub/Sub emulator")
-	}
-	if _, err := os.Stat(emulatorBinary); err != nil {
-		tb.Skipf("SKIPPING THE REAL PUB/SUB EMULATOR TEST: %s not found (%v); install "+
-			"google-cloud-cli-pubsub-emulator or set TAILGATE_PUBSUB_EMULATOR_HOST. "+
-			"Only the pstest fakes covered this run.", emulatorBinary, err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-
-	logPath := filepath.Join(tb.TempDir(), "emulator.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(emulatorBinary, "--host=127.0.0.1", "--port="+port)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so cleanup reaches the JVM it execs
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start emulator: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tb.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		logFile.Close()
-	})
-
-	// The JVM takes seconds to start (longer on a busy machine): poll its port.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(logPath)
-			tb.Fatalf("emulator exited before listening: %v\n%s", err, out)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			tb.Fatalf("emulator not listening on %s after 90s:\n%s", addr, out)
-		}
-	}
-}
 
 // emulatorTopic creates a topic with a pull subscription, named uniquely so that a shared
 // emulator can serve several runs.
@@ -114,7 +43,7 @@ func emulatorTopic(tb testing.TB, addr string) (client *pubsub.Client, topic, su
 }
 
 func TestEmulatorEndToEnd(t *testing.T) {
-	addr := emulatorAddr(t)
+	addr := pubsubemu.Addr(t)
 	client, topic, sub := emulatorTopic(t, addr)
 	s := newTestSink(t, addr, topic, Options{})
 
