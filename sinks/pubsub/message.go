@@ -26,6 +26,9 @@ const (
 // batch instead of one per record, and little waste when a batch is small.
 const arenaChunk = 256 << 10
 
+// arenaMaxChunk bounds chunk growth: a reused arena holds at most this much beyond one record.
+const arenaMaxChunk = 4 << 20
+
 // arena hands out byte slices that belong to the messages of one batch. A chunk is never
 // written again once its bytes are handed out, so the client may hold a message's data for
 // as long as it likes.
@@ -33,12 +36,18 @@ type arena struct {
 	buf []byte
 }
 
+// reset makes the arena's last chunk writable again. Only for an arena whose messages are
+// no longer referenced: the direct path's, once its publish requests have returned.
+func (a *arena) reset() { a.buf = a.buf[:0] }
+
 // encode appends r's envelope (fitted to budget) and returns it as a slice of its own, with
 // capacity clipped so nothing appended to it can reach the next message.
 func (a *arena) encode(r *collector.Record, budget int) (data []byte, truncated, ok bool) {
 	need := collector.EnvelopeCost(r)
 	if cap(a.buf)-len(a.buf) < need {
-		a.buf = make([]byte, 0, max(arenaChunk, need))
+		// Chunks grow, so an arena that is reset and reused settles on one chunk that holds
+		// a whole batch.
+		a.buf = make([]byte, 0, max(arenaChunk, need, min(2*cap(a.buf), arenaMaxChunk)))
 	}
 	start := len(a.buf)
 	a.buf, truncated, ok = appendFitted(a.buf, r, budget)
@@ -64,14 +73,19 @@ func sourceOf(r *collector.Record) string {
 	return ""
 }
 
-// attributes builds a message's attributes and returns their encoded size, reserving room
-// for the truncated attribute so a record can be cut to fit before it is known whether it must
-// be. Values are the source's strings (no copy) except id, a slice of the batch's one id
-// string; a value that is not valid UTF-8 (proto strings must be) is repaired, which is the
-// only case that allocates a string.
+// attributes builds a message's attributes in a new map; see fillAttributes.
 func attributes(r *collector.Record, id string) (map[string]string, int) {
-	k := kubeOf(r)
 	m := make(map[string]string, 7)
+	return m, fillAttributes(m, r, id)
+}
+
+// fillAttributes puts a message's attributes into m (which the caller has cleared) and returns
+// their encoded size, reserving room for the truncated attribute so a record can be cut to fit
+// before it is known whether it must be. Values are the source's strings (no copy) except id, a
+// slice of the batch's one id string; a value that is not valid UTF-8 (proto strings must be)
+// is repaired, which is the only case that allocates a string.
+func fillAttributes(m map[string]string, r *collector.Record, id string) int {
+	k := kubeOf(r)
 	size := attrSize(attrTruncated, "true")
 	put := func(key, v string) {
 		m[key] = v
@@ -83,7 +97,7 @@ func attributes(r *collector.Record, id string) (map[string]string, int) {
 	put(attrStream, r.Stream.String())
 	put(attrSource, validUTF8(sourceOf(r)))
 	put(attrID, id)
-	return m, size
+	return size
 }
 
 func validUTF8(s string) string {

@@ -22,6 +22,9 @@ func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
+	if s.pub == nil {
+		return s.sendDirect(ctx, b)
+	}
 	bm := newBatchMessages(b.Records)
 	var (
 		data    arena

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,9 +25,11 @@ type Sink struct {
 	limits collector.Limits
 	keys   *keyTemplate // nil: no ordering
 
-	client *pubsub.Client
-	pub    *pubsub.Publisher
-	closed atomic.Bool
+	client  *pubsub.Client
+	topic   string            // full resource name, for the direct path
+	pub     *pubsub.Publisher // nil without ordering: the direct path publishes instead
+	scratch sync.Pool         // *directBatch
+	closed  atomic.Bool
 
 	truncated   atomic.Uint64
 	deadLetters atomic.Uint64
@@ -111,10 +114,14 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 			MaxRecordBytes: opts.MaxMessageBytes - 4096,
 		},
 		client: client,
-		pub:    client.Publisher(cfg.Topic),
+		topic:  topicPath(cfg.Project, cfg.Topic),
 	}
 	s.warn = collector.NewWarnLimiter(log, time.Minute)
+	if keys == nil {
+		return s, nil
+	}
 
+	s.pub = client.Publisher(cfg.Topic)
 	// Flow control is a backstop under the pipeline's own bound (MaxInFlight batches): it
 	// blocks Publish, never fails it, and admits one maximal message whatever its size.
 	ps := &s.pub.PublishSettings
@@ -129,7 +136,7 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 		MaxOutstandingBytes:    2*inFlight*BatchMaxBytes + MaxRequestBytes,
 		LimitExceededBehavior:  pubsub.FlowControlBlock,
 	}
-	s.pub.EnableMessageOrdering = keys != nil
+	s.pub.EnableMessageOrdering = true
 	return s, nil
 }
 
@@ -159,7 +166,9 @@ func (s *Sink) Close(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() {
-		s.pub.Stop()
+		if s.pub != nil {
+			s.pub.Stop()
+		}
 		close(done)
 	}()
 	var err error

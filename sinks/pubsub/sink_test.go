@@ -333,8 +333,9 @@ func TestConcurrentSends(t *testing.T) {
 
 func TestCloseFlushesAbandonedMessages(t *testing.T) {
 	srv := newPstest(t)
-	// The client holds messages until a full request or an hour has passed.
-	s := newTestSink(t, srv.Addr, testTopic, Options{DelayThreshold: time.Hour})
+	// With ordering keys the client's Publisher bundles, and holds messages until a full
+	// request or an hour has passed. (The direct path holds nothing past Send.)
+	s := newTestSink(t, srv.Addr, testTopic, Options{OrderingKey: "{pod}", DelayThreshold: time.Hour})
 	rs := makeRecords(10, 20, "late")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
