@@ -3,6 +3,7 @@ package collector
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"sort"
 	"unicode/utf8"
 )
@@ -99,53 +100,105 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 const hexDigits = "0123456789abcdef"
 
 // AppendJSONString appends s as a quoted JSON string. Invalid UTF-8 becomes U+FFFD.
+//
+// Log lines are often JSON themselves, so quotes come every few bytes: a word holding only
+// plain bytes and quotes or backslashes is written as 8-byte stores of the runs between them,
+// without looking at its bytes one by one. Plain words are stored eight bytes at a time, into
+// room reserved up front for the worst case of those two paths.
 func AppendJSONString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) {
-			// Eight bytes at a time: jump straight to the first byte that needs attention.
-			m := specialMask(binary.LittleEndian.Uint64(s[i:]))
-			if m == 0 {
-				i += 8
-				continue
+	o := len(dst)
+	out := slices.Grow(dst, 2*len(s)+2+8)[:o+2*len(s)+2+8]
+	out[o] = '"'
+	o++
+	i := 0
+	for i+8 <= len(s) {
+		w := binary.LittleEndian.Uint64(s[i:])
+		m := specialMask(w)
+		if m == 0 {
+			binary.LittleEndian.PutUint64(out[o:], w)
+			o, i = o+8, i+8
+			continue
+		}
+		if !hasControlOrHigh(w) {
+			// Only quotes and backslashes: store the runs between them with a backslash
+			// inserted before each.
+			qm := zeroBytes(w^(lsb*'"')) | zeroBytes(w^(lsb*'\\'))
+			prev := 0
+			for qm != 0 {
+				p := bits.TrailingZeros64(qm) >> 3
+				qm &= qm - 1
+				binary.LittleEndian.PutUint64(out[o:], w>>(8*prev))
+				o += p - prev
+				out[o] = '\\'
+				o++
+				prev = p
 			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else if s[i] < utf8.RuneSelf && safeASCII[s[i]] {
-			i++
+			binary.LittleEndian.PutUint64(out[o:], w>>(8*prev))
+			o, i = o+8-prev, i+8
 			continue
 		}
-		b := s[i]
-		if b < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
+		// A control byte or non-ASCII: copy up to the first special (the lowest flag is exact).
+		k := bits.TrailingZeros64(m) >> 3
+		binary.LittleEndian.PutUint64(out[o:], w)
+		o, i = o+k, i+k
+		out, o, i = appendSpecial(out, o, s, i)
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf && safeASCII[c] {
+			out[o] = c
+			o, i = o+1, i+1
+			continue
+		}
+		out, o, i = appendSpecial(out, o, s, i)
+	}
+	out[o] = '"'
+	return out[:o+1]
+}
+
+// appendSpecial writes the escape of the byte or rune at s[i] at out[o] and returns where both
+// continue. It keeps room for the rest of s at two bytes per byte plus the 8-byte slack, which
+// only the six-byte escapes (\u00XX for control bytes, \ufffd for an invalid byte) can eat into.
+func appendSpecial(out []byte, o int, s []byte, i int) ([]byte, int, int) {
+	if room := 6 + 2*(len(s)-i-1) + 1 + 8; len(out)-o < room {
+		out = slices.Grow(out[:o], room)[:o+room]
+	}
+	b := s[i]
+	if b < utf8.RuneSelf {
+		switch b {
+		case '"', '\\':
+			out[o], out[o+1] = '\\', b
+			return out, o + 2, i + 1
+		case '\n':
+			out[o], out[o+1] = '\\', 'n'
+			return out, o + 2, i + 1
+		case '\r':
+			out[o], out[o+1] = '\\', 'r'
+			return out, o + 2, i + 1
+		case '\t':
+			out[o], out[o+1] = '\\', 't'
+			return out, o + 2, i + 1
+		}
+		o += copy(out[o:], `\u00`)
+		out[o], out[o+1] = hexDigits[b>>4], hexDigits[b&0xF]
+		return out, o + 2, i + 1
+	}
+	r, size := utf8.DecodeRune(s[i:])
+	if r == utf8.RuneError && size == 1 {
+		return out, o + copy(out[o:], `\ufffd`), i + 1
+	}
+	return out, o + copy(out[o:], s[i:i+size]), i + size
+}
+
+// zeroBytes flags (high bit) exactly the zero bytes of x: no carry crosses a byte.
+func zeroBytes(x uint64) uint64 {
+	return ^(((x &^ msb) + (msb - lsb)) | x) & msb
+}
+
+// hasControlOrHigh reports whether any byte of x is < 0x20 or >= 0x80. The SWAR test's false
+// flags only sit above a true one, so the answer to "any" is exact.
+func hasControlOrHigh(x uint64) bool {
+	return ((x-lsb*0x20)&^x|x)&msb != 0
 }
 
 const (

@@ -1,9 +1,14 @@
 package collector
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestAppendJSONEnvelope(t *testing.T) {
@@ -65,7 +70,92 @@ func FuzzAppendJSONString(f *testing.F) {
 		if err := json.Unmarshal(out, &s); err != nil {
 			t.Fatalf("invalid JSON string %q for input %q: %v", out, b, err)
 		}
+		if want := appendJSONStringRef(nil, b); !bytes.Equal(out, want) {
+			t.Fatalf("input %q: got %q, want %q", b, out, want)
+		}
+		// Appending keeps what dst held, whatever its spare capacity.
+		prefix := []byte("prefix:")
+		for _, dst := range [][]byte{prefix, append(make([]byte, 0, 64), prefix...)} {
+			got := AppendJSONString(dst, b)
+			if !bytes.HasPrefix(got, prefix) || !bytes.Equal(got[len(prefix):], out) {
+				t.Fatalf("appended to %q: got %q", dst, got)
+			}
+		}
 	})
+}
+
+// appendJSONStringRef is the byte-at-a-time definition AppendJSONString must match.
+func appendJSONStringRef(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		b := s[i]
+		switch {
+		case b == '"' || b == '\\':
+			dst = append(dst, '\\', b)
+		case b == '\n':
+			dst = append(dst, `\n`...)
+		case b == '\r':
+			dst = append(dst, `\r`...)
+		case b == '\t':
+			dst = append(dst, `\t`...)
+		case b < 0x20:
+			dst = fmt.Appendf(dst, `\u%04x`, b)
+		case b < utf8.RuneSelf:
+			dst = append(dst, b)
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		i++
+	}
+	return append(dst, '"')
+}
+
+func TestAppendJSONStringCases(t *testing.T) {
+	long := strings.Repeat(`{"k":"v\\"}`, 50)
+	for _, in := range []string{
+		"", "a", "abcdefgh", `"""""""""`, `\\\\\\\\\\`, "\x00\x01\x1f\x7f", "tab\there\nnew\rline",
+		"日本語のログ", "\xff\xfe\xfd bad", "mixed \"q\" é \x02 \xc3", long, long + "\x01" + long,
+		strings.Repeat("\x01", 100), strings.Repeat("\xff", 100), "\u2028\u2029",
+	} {
+		got := AppendJSONString(nil, []byte(in))
+		if want := appendJSONStringRef(nil, []byte(in)); !bytes.Equal(got, want) {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWordMasks(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		for pos := 0; pos < 8; pos++ {
+			word := []byte("abcdefgh")
+			word[pos] = byte(b)
+			x := binary.LittleEndian.Uint64(word)
+			if got, want := hasControlOrHigh(x), b < 0x20 || b >= 0x80; got != want {
+				t.Fatalf("byte %#x at %d: hasControlOrHigh %v, want %v", b, pos, got, want)
+			}
+			for _, fill := range []byte{0, 'a', 0x80, 0xff} {
+				w := bytes.Repeat([]byte{fill}, 8)
+				w[pos] = byte(b)
+				x := binary.LittleEndian.Uint64(w)
+				var want uint64
+				for i, c := range w {
+					if c == 0 {
+						want |= 0x80 << (8 * i)
+					}
+				}
+				if got := zeroBytes(x); got != want {
+					t.Fatalf("word % x: zeroBytes %#x, want %#x", w, got, want)
+				}
+			}
+		}
+	}
 }
 
 func BenchmarkAppendJSON(b *testing.B) {
