@@ -2,7 +2,7 @@ package collector
 
 import (
 	"encoding/binary"
-	"encoding/hex"
+	"slices"
 	"sync/atomic"
 )
 
@@ -43,7 +43,25 @@ func MakeID(key, pos uint64) ID {
 
 // AppendHex appends the 32 lowercase hex digits of id.
 func (id ID) AppendHex(dst []byte) []byte {
-	return hex.AppendEncode(dst, id[:])
+	// Four bytes at a time into eight hex digits (every envelope carries one id).
+	o := len(dst)
+	dst = slices.Grow(dst, 2*len(id))[:o+2*len(id)]
+	for i := 0; i < len(id); i += 4 {
+		binary.LittleEndian.PutUint64(dst[o+2*i:], hex4(binary.LittleEndian.Uint32(id[i:])))
+	}
+	return dst
+}
+
+// hex4 returns the lowercase hex digits of the four bytes of x (little-endian, so the first
+// byte's digits come first) as the eight bytes of a little-endian word.
+func hex4(x uint32) uint64 {
+	const low = 0x0f0f0f0f0f0f0f0f
+	s := uint64(x)
+	s = (s | s<<16) & 0x0000ffff0000ffff
+	s = (s | s<<8) & 0x00ff00ff00ff00ff // byte 2i holds input byte i
+	n := (s>>4)&low | (s&low)<<8        // byte 2i its high nibble, 2i+1 its low one
+	letters := (n + 0x0606060606060606) >> 4 & 0x0101010101010101
+	return n + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 func (id ID) String() string { return string(id.AppendHex(nil)) }

@@ -13,12 +13,18 @@ import (
 // The tag is "P" for a partial chunk and "F" for the last one; later CRI versions may append
 // more tags after a ':' ("F:x"), which are ignored. Message points into line.
 func parseCRI(line []byte) (chunk, bool) {
+	var tp timeParser
+	return parseCRIWith(&tp, line)
+}
+
+// parseCRIWith is parseCRI reading the time with tp, which remembers the last second.
+func parseCRIWith(tp *timeParser, line []byte) (chunk, bool) {
 	var c chunk
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
 		return c, false
 	}
-	t, ok := parseTime(line[:sp])
+	t, ok := tp.parse(line[:sp])
 	if !ok {
 		return c, false
 	}

@@ -11,6 +11,7 @@ import (
 // message is written into, so a line costs no allocation once the buffer has grown.
 type dockerParser struct {
 	scratch []byte
+	times   timeParser
 }
 
 // parse reads one docker json-file line (without its newline):
@@ -72,7 +73,7 @@ func (p *dockerParser) parse(line []byte) (chunk, bool) {
 			if !ok {
 				return c, false
 			}
-			if c.Time, ok = parseTime(line[i+1 : end-1]); !ok {
+			if c.Time, ok = p.times.parse(line[i+1 : end-1]); !ok {
 				return c, false
 			}
 			i = end

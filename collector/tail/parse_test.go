@@ -8,9 +8,14 @@ import (
 )
 
 func TestParseTime(t *testing.T) {
+	// shared remembers the previous case's second: it must answer exactly as a fresh parse.
+	var shared timeParser
 	f := func(in string, want string) {
 		t.Helper()
 		got, ok := parseTime([]byte(in))
+		if sgot, sok := shared.parse([]byte(in)); sgot != got || sok != ok {
+			t.Errorf("shared parser: %q = %d %v, fresh %d %v", in, sgot, sok, got, ok)
+		}
 		if want == "" {
 			if ok {
 				t.Errorf("parseTime(%q) = %d, want failure", in, got)
@@ -27,6 +32,10 @@ func TestParseTime(t *testing.T) {
 	}
 	f("2016-10-06T00:17:09.669794202Z", "2016-10-06T00:17:09.669794202Z")
 	f("2016-10-06T00:17:09Z", "2016-10-06T00:17:09Z")
+	f("2016-10-06T00:17:09+02:00", "2016-10-06T00:17:09+02:00") // same second, another zone
+	f("2016-10-06T00:17:09.x", "")                              // same second, bad fraction
+	f("2016-10-06T00:17:09.1Z", "2016-10-06T00:17:09.1Z")
+	f("2016-10-06T00:17:10.1Z", "2016-10-06T00:17:10.1Z")
 	f("2016-10-06T09:17:09.5+09:00", "2016-10-06T09:17:09.5+09:00")
 	f("2016-10-05T20:17:09.123-04:30", "2016-10-05T20:17:09.123-04:30")
 	f("2024-02-29T23:59:59.999999999Z", "2024-02-29T23:59:59.999999999Z")

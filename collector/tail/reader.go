@@ -45,6 +45,7 @@ type reader struct {
 
 	buf    []byte
 	docker dockerParser
+	times  timeParser // CRI lines' times
 	now    time.Time
 
 	batch    collector.Batch
@@ -260,7 +261,7 @@ func (r *reader) handleLine(s *stream, f *file, line []byte, start, end int64, o
 	ok := false
 	switch f.format {
 	case formatCRI:
-		c, ok = parseCRI(line)
+		c, ok = parseCRIWith(&r.times, line)
 	case formatDocker:
 		c, ok = r.docker.parse(line)
 	}

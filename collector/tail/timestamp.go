@@ -4,7 +4,41 @@ package tail
 // "2016-10-06T09:17:09.1+09:00") and returns Unix nanoseconds. It is hand-written because
 // time.Parse costs far more than the rest of a line.
 func parseTime(b []byte) (int64, bool) {
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') ||
+	var p timeParser
+	return p.parse(b)
+}
+
+// timeParser is parseTime with a memory of the last date and time to the second: the lines of
+// a file mostly share it, so only the fraction and the zone are read again. The zero value is
+// ready; one per goroutine.
+type timeParser struct {
+	prefix [19]byte // "2016-10-06T00:17:09" of secs
+	secs   int64    // prefix as seconds since the epoch, before the zone offset
+	ok     bool
+}
+
+func (p *timeParser) parse(b []byte) (int64, bool) {
+	if len(b) < 20 {
+		return 0, false
+	}
+	if !p.ok || string(b[:19]) != string(p.prefix[:]) {
+		secs, ok := parseSeconds(b[:19])
+		if !ok {
+			return 0, false
+		}
+		copy(p.prefix[:], b[:19])
+		p.secs, p.ok = secs, true
+	}
+	nsec, offset, ok := parseFractionZone(b[19:])
+	if !ok {
+		return 0, false
+	}
+	return (p.secs-offset)*1e9 + nsec, true
+}
+
+// parseSeconds reads "2016-10-06T00:17:09" as seconds since the epoch (of UTC).
+func parseSeconds(b []byte) (int64, bool) {
+	if b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't' && b[10] != ' ') ||
 		b[13] != ':' || b[16] != ':' {
 		return 0, false
 	}
@@ -18,8 +52,13 @@ func parseTime(b []byte) (int64, bool) {
 		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
 		return 0, false
 	}
-	i := 19
-	var nsec int64
+	return daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec, true
+}
+
+// parseFractionZone reads what follows the seconds: an optional fraction, then "Z" or an
+// offset ("+09:00"), which it returns in seconds east of UTC.
+func parseFractionZone(b []byte) (nsec, offset int64, ok bool) {
+	i := 0
 	if b[i] == '.' || b[i] == ',' {
 		i++
 		start := i
@@ -32,24 +71,23 @@ func parseTime(b []byte) (int64, bool) {
 			i++
 		}
 		if i == start {
-			return 0, false
+			return 0, 0, false
 		}
 	}
 	if i >= len(b) {
-		return 0, false
+		return 0, 0, false
 	}
-	var offset int64
 	switch b[i] {
 	case 'Z', 'z':
 		i++
 	case '+', '-':
 		if len(b)-i < 6 || b[i+3] != ':' {
-			return 0, false
+			return 0, 0, false
 		}
 		oh, ok1 := digits(b[i+1 : i+3])
 		om, ok2 := digits(b[i+4 : i+6])
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, false
+			return 0, 0, false
 		}
 		offset = (oh*60 + om) * 60
 		if b[i] == '-' {
@@ -57,13 +95,12 @@ func parseTime(b []byte) (int64, bool) {
 		}
 		i += 6
 	default:
-		return 0, false
+		return 0, 0, false
 	}
 	if i != len(b) {
-		return 0, false
+		return 0, 0, false
 	}
-	secs := daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec - offset
-	return secs*1e9 + nsec, true
+	return nsec, offset, true
 }
 
 func digits(b []byte) (int64, bool) {
