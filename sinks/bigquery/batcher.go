@@ -69,11 +69,25 @@ func (b *batcher) run(ctx context.Context, items <-chan *pubsub.Message, recvDon
 				case m := <-items:
 					l.nack(m, 1)
 				case <-recvDone:
+					drain(items, func(m *pubsub.Message) { l.nack(m, 1) })
 					return
 				}
 			}
-		case <-recvDone: // Receive failed on its own
+		case <-recvDone: // Receive failed on its own: send what was handed over
+			drain(items, b.add)
 			b.flush()
+			return
+		}
+	}
+}
+
+// drain calls fn for each message left in items, without waiting for more.
+func drain(items <-chan *pubsub.Message, fn func(*pubsub.Message)) {
+	for {
+		select {
+		case m := <-items:
+			fn(m)
+		default:
 			return
 		}
 	}

@@ -176,17 +176,13 @@ func (l *Loader) Run(ctx context.Context) error {
 		context.AfterFunc(bg, func() { t.Stop() })
 	})
 	defer stopTimer()
-	ms, err := l.mw.NewManagedStream(context.WithoutCancel(ctx),
-		managedwriter.WithType(managedwriter.DefaultStream),
-		managedwriter.WithDestinationTable(managedwriter.TableParentFromParts(l.o.Project, l.o.Dataset, l.o.Table)),
-		managedwriter.WithSchemaDescriptor(l.schema.descriptor),
-		managedwriter.EnableWriteRetries(true))
+	ms, err := l.openStream(ctx)
 	if err != nil {
-		return fmt.Errorf("bigquery loader: open default stream of %s.%s.%s: %w", l.o.Project, l.o.Dataset, l.o.Table, err)
+		return err
 	}
 	defer ms.Close()
 
-	items := make(chan *pubsub.Message)
+	items := l.handOff()
 	recvDone := make(chan struct{})
 	batcherDone := make(chan struct{})
 	b := &batcher{l: l, ms: ms, bg: bg, enc: newRowEncoder(l.schema)}
@@ -211,6 +207,25 @@ func (l *Loader) Run(ctx context.Context) error {
 		return fmt.Errorf("bigquery loader: receive from %s: %w", l.o.Subscription, err)
 	}
 	return nil
+}
+
+// handOff is the channel from the Pub/Sub callbacks to the batcher. It is buffered so that
+// the client's per-message callback goroutines need not wait for the batcher one at a time.
+func (l *Loader) handOff() chan *pubsub.Message {
+	return make(chan *pubsub.Message, min(l.o.MaxBatchRows, 1024))
+}
+
+// openStream opens the table's default stream; it outlives ctx, as the appends do.
+func (l *Loader) openStream(ctx context.Context) (*managedwriter.ManagedStream, error) {
+	ms, err := l.mw.NewManagedStream(context.WithoutCancel(ctx),
+		managedwriter.WithType(managedwriter.DefaultStream),
+		managedwriter.WithDestinationTable(managedwriter.TableParentFromParts(l.o.Project, l.o.Dataset, l.o.Table)),
+		managedwriter.WithSchemaDescriptor(l.schema.descriptor),
+		managedwriter.EnableWriteRetries(true))
+	if err != nil {
+		return nil, fmt.Errorf("bigquery loader: open default stream of %s.%s.%s: %w", l.o.Project, l.o.Dataset, l.o.Table, err)
+	}
+	return ms, nil
 }
 
 func (l *Loader) ack(m *pubsub.Message) {

@@ -34,7 +34,7 @@ type psEnv struct {
 	opts []option.ClientOption
 }
 
-func startPubSub(t *testing.T) *psEnv {
+func startPubSub(t testing.TB) *psEnv {
 	t.Helper()
 	srv := pstest.NewServer()
 	t.Cleanup(func() { srv.Close() })

@@ -2,10 +2,8 @@ package bigquery
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"cloud.google.com/go/bigquery/storage/managedwriter/adapt"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -66,34 +64,26 @@ func newRowSchema() (*rowSchema, error) {
 	return s, nil
 }
 
-// envelope is the DESIGN.md record as it arrives in a Pub/Sub message. Unknown keys are
-// ignored, as a BigQuery subscription with drop_unknown_fields does.
-type envelope struct {
-	ID         string          `json:"id"`
-	Time       string          `json:"time"`
-	Stream     string          `json:"stream"`
-	Message    string          `json:"message"`
-	Source     string          `json:"source"`
-	Tag        string          `json:"tag"`
-	Kubernetes *kubeEnvelope   `json:"kubernetes"`
-	Fields     json.RawMessage `json:"fields"`
-}
-
-type kubeEnvelope struct {
-	Namespace string          `json:"namespace"`
-	Pod       string          `json:"pod"`
-	PodUID    string          `json:"pod_uid"`
-	Container string          `json:"container"`
-	Node      string          `json:"node"`
-	Labels    json.RawMessage `json:"labels"`
-}
-
-// rowEncoder turns envelopes into protobuf rows. One per goroutine; it reuses its scratch.
+// rowEncoder turns envelopes into protobuf rows. One per goroutine; it reuses its scratch,
+// so in steady state a row costs no allocation.
 type rowEncoder struct {
-	s    *rowSchema
-	env  envelope
-	kube kubeEnvelope
-	kbuf []byte
+	s   *rowSchema
+	sc  jsonScanner
+	env envelope
+}
+
+// envelope holds the columns of the envelope being encoded: slices of the message data, or
+// of the scanner's scratch for strings that had escapes.
+type envelope struct {
+	id, time, stream, message, source, tag []byte
+	// kube is false when the envelope said "kubernetes":null. It starts true: an envelope
+	// without the key still gets the (empty) record.
+	kube                                    bool
+	namespace, pod, podUID, container, node []byte
+	labels, fields                          []byte // JSON text as written; nil when absent
+	// typeErr is the first member whose value has the wrong JSON type; it is reported
+	// only when the text is valid JSON, as encoding/json reports syntax errors first.
+	typeErr string
 }
 
 func newRowEncoder(s *rowSchema) *rowEncoder { return &rowEncoder{s: s} }
@@ -101,82 +91,259 @@ func newRowEncoder(s *rowSchema) *rowEncoder { return &rowEncoder{s: s} }
 // errMalformed marks messages that can never become a row: they go to the dead-letter topic.
 var errMalformed = errors.New("malformed envelope")
 
-// appendRow appends the protobuf row for the envelope JSON data to dst. Errors wrap
-// errMalformed and say what is wrong. The time is kept to the microsecond (TIMESTAMP's
-// precision, sent as int64 microseconds as the Write API prefers); JSON columns are sent as
-// their JSON text.
+// appendRow appends the protobuf row for the envelope JSON data to dst; on error dst is
+// returned as it was. Errors wrap errMalformed and say what is wrong.
+//
+// It accepts what encoding/json.Unmarshal into the envelope struct accepted, with the same
+// result: members in any order, the last of duplicate keys winning, keys matched without
+// regard to case, unknown members skipped, null leaving a string column empty and a JSON
+// column NULL. id and time are required; the time is kept to the microsecond (TIMESTAMP's
+// precision, sent as int64 microseconds as the Write API prefers); JSON columns (fields,
+// kubernetes.labels) must be objects and are sent as their JSON text.
 func (e *rowEncoder) appendRow(dst, data []byte) ([]byte, error) {
-	e.env = envelope{}
-	e.kube = kubeEnvelope{}
-	e.env.Kubernetes = &e.kube
-	if err := json.Unmarshal(data, &e.env); err != nil {
-		return dst, fmt.Errorf("%w: %v", errMalformed, err)
-	}
+	e.env = envelope{kube: true}
+	e.sc.reset(data)
+	e.scanEnvelope()
 	env := &e.env
-	if env.ID == "" {
+	if sc := &e.sc; sc.errMsg != "" {
+		if sc.errPos < len(data) && sc.errMsg != "exceeded max depth" {
+			return dst, fmt.Errorf("%w: %s %q at offset %d", errMalformed, sc.errMsg, data[sc.errPos], sc.errPos)
+		}
+		return dst, fmt.Errorf("%w: %s", errMalformed, sc.errMsg)
+	}
+	if env.typeErr != "" {
+		return dst, fmt.Errorf("%w: %s", errMalformed, env.typeErr)
+	}
+	if len(env.id) == 0 {
 		return dst, fmt.Errorf("%w: no id", errMalformed)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, env.Time)
+	us, err := parseMicros(env.time)
 	if err != nil {
 		return dst, fmt.Errorf("%w: time: %v", errMalformed, err)
 	}
-	if err := checkObject("fields", env.Fields); err != nil {
+	if err := checkObject("fields", env.fields); err != nil {
 		return dst, err
 	}
-	k := env.Kubernetes // nil when the envelope said "kubernetes":null
-	if k != nil {
-		if err := checkObject("kubernetes.labels", k.Labels); err != nil {
+	if env.kube {
+		if err := checkObject("kubernetes.labels", env.labels); err != nil {
 			return dst, err
 		}
 	}
 
 	f := &e.s.top
-	dst = appendString(dst, f.id, env.ID)
+	dst = appendString(dst, f.id, env.id)
 	dst = protowire.AppendTag(dst, f.time, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, uint64(ts.UnixMicro()))
-	dst = appendString(dst, f.stream, env.Stream)
-	dst = appendString(dst, f.message, env.Message)
-	dst = appendString(dst, f.source, env.Source)
-	dst = appendString(dst, f.tag, env.Tag)
-	if k != nil {
+	dst = protowire.AppendVarint(dst, uint64(us))
+	dst = appendString(dst, f.stream, env.stream)
+	dst = appendString(dst, f.message, env.message)
+	dst = appendString(dst, f.source, env.source)
+	dst = appendString(dst, f.tag, env.tag)
+	if env.kube {
 		kf := &e.s.kube
-		kb := e.kbuf[:0]
-		kb = appendString(kb, kf.namespace, k.Namespace)
-		kb = appendString(kb, kf.pod, k.Pod)
-		kb = appendString(kb, kf.podUID, k.PodUID)
-		kb = appendString(kb, kf.container, k.Container)
-		kb = appendString(kb, kf.node, k.Node)
-		kb = appendJSON(kb, kf.labels, k.Labels)
-		e.kbuf = kb
+		n := sizeString(kf.namespace, env.namespace) + sizeString(kf.pod, env.pod) +
+			sizeString(kf.podUID, env.podUID) + sizeString(kf.container, env.container) +
+			sizeString(kf.node, env.node)
+		if len(env.labels) > 0 && !isNull(env.labels) {
+			n += sizeString(kf.labels, env.labels)
+		}
 		dst = protowire.AppendTag(dst, f.kube, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, kb)
-		dst = appendString(dst, f.namespace, k.Namespace)
-		dst = appendString(dst, f.pod, k.Pod)
+		dst = protowire.AppendVarint(dst, uint64(n))
+		dst = appendString(dst, kf.namespace, env.namespace)
+		dst = appendString(dst, kf.pod, env.pod)
+		dst = appendString(dst, kf.podUID, env.podUID)
+		dst = appendString(dst, kf.container, env.container)
+		dst = appendString(dst, kf.node, env.node)
+		dst = appendJSON(dst, kf.labels, env.labels)
+		dst = appendString(dst, f.namespace, env.namespace)
+		dst = appendString(dst, f.pod, env.pod)
 	}
-	dst = appendJSON(dst, f.fields, env.Fields)
+	dst = appendJSON(dst, f.fields, env.fields)
 	return dst, nil
+}
+
+// Envelope members, by the names encoding/json matched (exactly, else case-insensitively).
+var (
+	topNames  = [...]string{"id", "time", "stream", "message", "source", "tag", "kubernetes", "fields"}
+	kubeNames = [...]string{"namespace", "pod", "pod_uid", "container", "node", "labels"}
+)
+
+// scanEnvelope fills e.env from the JSON text in e.sc. A top-level null is an envelope with
+// nothing in it, as encoding/json leaves the struct alone for null.
+func (e *rowEncoder) scanEnvelope() {
+	sc, env := &e.sc, &e.env
+	switch sc.peek() {
+	case '{':
+	case 'n':
+		if sc.literal("null") {
+			sc.end()
+		}
+		return
+	default:
+		if sc.skipValue(0) && sc.end() {
+			env.typeErr = "envelope is not a JSON object"
+		}
+		return
+	}
+	sc.pos++
+	for first := true; ; first = false {
+		raw, plain, done, ok := sc.nextKey(first)
+		if !ok {
+			return
+		}
+		if done {
+			sc.end()
+			return
+		}
+		var ok2 bool
+		switch matchName(sc.value(raw, plain), topNames[:]) {
+		case 0:
+			ok2 = e.stringMember(&env.id, "id")
+		case 1:
+			ok2 = e.stringMember(&env.time, "time")
+		case 2:
+			ok2 = e.stringMember(&env.stream, "stream")
+		case 3:
+			ok2 = e.stringMember(&env.message, "message")
+		case 4:
+			ok2 = e.stringMember(&env.source, "source")
+		case 5:
+			ok2 = e.stringMember(&env.tag, "tag")
+		case 6:
+			ok2 = e.kubeMember()
+		case 7:
+			ok2 = e.rawMember(&env.fields, 1)
+		default:
+			ok2 = sc.skipValue(1)
+		}
+		if !ok2 {
+			return
+		}
+	}
+}
+
+// kubeMember reads the value of the kubernetes member. Like encoding/json decoding into a
+// pointer, null drops what earlier kubernetes members set, and an object after null starts
+// afresh, while an object after an object merges into it.
+func (e *rowEncoder) kubeMember() bool {
+	sc, env := &e.sc, &e.env
+	switch sc.peek() {
+	case '{':
+	case 'n':
+		env.kube = false
+		env.namespace, env.pod, env.podUID, env.container, env.node, env.labels = nil, nil, nil, nil, nil, nil
+		return sc.literal("null")
+	default:
+		e.typeErr("kubernetes is not an object")
+		return sc.skipValue(1)
+	}
+	if sc.pos++; !env.kube {
+		env.kube = true
+		env.namespace, env.pod, env.podUID, env.container, env.node, env.labels = nil, nil, nil, nil, nil, nil
+	}
+	for first := true; ; first = false {
+		raw, plain, done, ok := sc.nextKey(first)
+		if !ok || done {
+			return ok
+		}
+		switch matchName(sc.value(raw, plain), kubeNames[:]) {
+		case 0:
+			ok = e.stringMember(&env.namespace, "kubernetes.namespace")
+		case 1:
+			ok = e.stringMember(&env.pod, "kubernetes.pod")
+		case 2:
+			ok = e.stringMember(&env.podUID, "kubernetes.pod_uid")
+		case 3:
+			ok = e.stringMember(&env.container, "kubernetes.container")
+		case 4:
+			ok = e.stringMember(&env.node, "kubernetes.node")
+		case 5:
+			ok = e.rawMember(&env.labels, 2)
+		default:
+			ok = sc.skipValue(2)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// stringMember reads a string column: null leaves it as it was, another type is an error.
+func (e *rowEncoder) stringMember(dst *[]byte, name string) bool {
+	sc := &e.sc
+	switch sc.peek() {
+	case '"':
+		raw, plain, ok := sc.scanString()
+		if ok {
+			*dst = sc.value(raw, plain)
+		}
+		return ok
+	case 'n':
+		return sc.literal("null")
+	}
+	if !sc.skipValue(1) {
+		return false
+	}
+	e.typeErr(name + " is not a string")
+	return true
+}
+
+// rawMember keeps the JSON text of a JSON column's value (checked to be an object later).
+func (e *rowEncoder) rawMember(dst *[]byte, depth int) bool {
+	sc := &e.sc
+	sc.skipSpace()
+	start := sc.pos
+	if !sc.skipValue(depth) {
+		return false
+	}
+	*dst = sc.data[start:sc.pos]
+	return true
+}
+
+func (e *rowEncoder) typeErr(reason string) {
+	if e.env.typeErr == "" {
+		e.env.typeErr = reason
+	}
+}
+
+// matchName returns the index of key in names, or -1.
+func matchName(key []byte, names []string) int {
+	for i, n := range names {
+		if string(key) == n {
+			return i
+		}
+	}
+	for i, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return i
+		}
+	}
+	return -1
 }
 
 // checkObject accepts a JSON object, null, or nothing: a JSON column holds the envelope's
 // maps, and anything else means the producer is not tailgate.
-func checkObject(name string, v json.RawMessage) error {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || v[0] == '{' || bytes.Equal(v, []byte("null")) {
+func checkObject(name string, v []byte) error {
+	if len(v) == 0 || v[0] == '{' || isNull(v) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s is not a JSON object", errMalformed, name)
 }
 
-func appendString(dst []byte, n protowire.Number, s string) []byte {
+func isNull(v []byte) bool { return string(v) == "null" }
+
+func sizeString(n protowire.Number, s []byte) int {
+	return protowire.SizeTag(n) + protowire.SizeBytes(len(s))
+}
+
+func appendString(dst []byte, n protowire.Number, s []byte) []byte {
 	dst = protowire.AppendTag(dst, n, protowire.BytesType)
-	return protowire.AppendString(dst, s)
+	return protowire.AppendBytes(dst, s)
 }
 
 // appendJSON writes a JSON column; null or absent leaves it NULL.
-func appendJSON(dst []byte, n protowire.Number, v json.RawMessage) []byte {
-	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
+func appendJSON(dst []byte, n protowire.Number, v []byte) []byte {
+	if len(v) == 0 || isNull(v) {
 		return dst
 	}
-	dst = protowire.AppendTag(dst, n, protowire.BytesType)
-	return protowire.AppendBytes(dst, v)
+	return appendString(dst, n, v)
 }
