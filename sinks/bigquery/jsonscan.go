@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tailgate-dev/tailgate/internal/swar"
 )
 
 // maxDepth is encoding/json's nesting limit: deeper texts are rejected as it rejects them.
@@ -244,7 +246,7 @@ func (s *jsonScanner) scanString() (raw []byte, plain, ok bool) {
 	for {
 		// Eight bytes at a time up to the first byte that needs a look.
 		for i+8 <= len(d) {
-			m := specialMask(binary.LittleEndian.Uint64(d[i:]))
+			m := swar.JSONSpecial(binary.LittleEndian.Uint64(d[i:]))
 			if m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
@@ -367,21 +369,4 @@ func hex4(b []byte) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
-}
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// specialMask flags (the high bit of the byte) the bytes of the little-endian word x that a
-// string scan must look at: < 0x20, '"', '\\' and >= 0x80. The zero tests may flag a byte
-// above a true hit, never below one, so the lowest flag is exact.
-func specialMask(x uint64) uint64 {
-	ctl := (x - lsb*0x20) &^ x
-	q := x ^ (lsb * '"')
-	bs := x ^ (lsb * '\\')
-	quote := (q - lsb) &^ q
-	slash := (bs - lsb) &^ bs
-	return (ctl | quote | slash | x) & msb
 }

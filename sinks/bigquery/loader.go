@@ -113,6 +113,9 @@ type Loader struct {
 }
 
 // NewLoader builds the clients; it does not contact the services until Run.
+// ackExtension bounds each lease extension of a held message; see NewLoader.
+const ackExtension = 15 * time.Second
+
 func NewLoader(ctx context.Context, opts LoaderOptions) (*Loader, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -144,6 +147,10 @@ func NewLoader(ctx context.Context, opts LoaderOptions) (*Loader, error) {
 	}
 	l.sub.ReceiveSettings.MaxOutstandingMessages = o.MaxOutstandingMessages
 	l.sub.ReceiveSettings.MaxOutstandingBytes = o.MaxOutstandingBytes
+	// Leases are extended by at most this much at a time: an append takes well under a
+	// second, and a loader that dies holding messages gives them back within this bound
+	// instead of the client's default minute.
+	l.sub.ReceiveSettings.MaxDurationPerAckExtension = ackExtension
 	// ShutdownOptions stay nil: that is the client's graceful shutdown, where Receive
 	// returns only after every message was acked or nacked, so the acks of the appends
 	// finished during shutdown reach Pub/Sub. ShutdownTimeout bounds it (see Run).

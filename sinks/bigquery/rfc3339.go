@@ -1,6 +1,10 @@
 package bigquery
 
-import "time"
+import (
+	"time"
+
+	"github.com/tailgate-dev/tailgate/internal/civil"
+)
 
 // parseMicros parses an envelope time exactly as time.Parse(time.RFC3339Nano, ...) does and
 // returns it as Unix microseconds (TIMESTAMP's precision; finer digits are dropped). The
@@ -31,7 +35,7 @@ func parseStrictMicros(s []byte) (int64, bool) {
 	if !ok1 || !ok2 {
 		return 0, false
 	}
-	day, ok1 := decimal(s[8:10], 1, daysIn(month, year))
+	day, ok1 := decimal(s[8:10], 1, int(civil.DaysIn(int64(month), int64(year))))
 	hour, ok2 := decimal(s[11:13], 0, 23)
 	minute, ok3 := decimal(s[14:16], 0, 59)
 	sec, ok4 := decimal(s[17:19], 0, 59)
@@ -66,7 +70,7 @@ func parseStrictMicros(s []byte) (int64, bool) {
 			offset = -offset
 		}
 	}
-	unix := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	unix := civil.DaysFromCivil(int64(year), int64(month), int64(day))*86400 + int64(hour*3600+minute*60+sec-offset)
 	return unix*1e6 + int64(nsec/1000), true
 }
 
@@ -80,34 +84,4 @@ func decimal(b []byte, lo, hi int) (int, bool) {
 		x = x*10 + int(c-'0')
 	}
 	return x, lo <= x && x <= hi
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysSinceEpoch converts a proleptic Gregorian date to days since 1970-01-01 (Howard
-// Hinnant's days_from_civil).
-func daysSinceEpoch(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12 // March is 0
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }
