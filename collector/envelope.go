@@ -6,6 +6,9 @@ import (
 	"slices"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/tailgate-dev/tailgate/internal/civil"
+	"github.com/tailgate-dev/tailgate/internal/swar"
 )
 
 // AppendJSON appends r as one envelope object (the DESIGN.md record contract), without a
@@ -113,16 +116,16 @@ func AppendJSONString(dst, s []byte) []byte {
 	i := 0
 	for i+8 <= len(s) {
 		w := binary.LittleEndian.Uint64(s[i:])
-		m := specialMask(w)
+		m := swar.JSONSpecial(w)
 		if m == 0 {
 			binary.LittleEndian.PutUint64(out[o:], w)
 			o, i = o+8, i+8
 			continue
 		}
-		if !hasControlOrHigh(w) {
+		if !swar.HasControlOrHigh(w) {
 			// Only quotes and backslashes: store the runs between them with a backslash
 			// inserted before each.
-			qm := zeroBytes(w^(lsb*'"')) | zeroBytes(w^(lsb*'\\'))
+			qm := swar.ZeroBytes(w^(swar.Low*'"')) | swar.ZeroBytes(w^(swar.Low*'\\'))
 			prev := 0
 			for qm != 0 {
 				p := bits.TrailingZeros64(qm) >> 3
@@ -190,34 +193,6 @@ func appendSpecial(out []byte, o int, s []byte, i int) ([]byte, int, int) {
 	return out, o + copy(out[o:], s[i:i+size]), i + size
 }
 
-// zeroBytes flags (high bit) exactly the zero bytes of x: no carry crosses a byte.
-func zeroBytes(x uint64) uint64 {
-	return ^(((x &^ msb) + (msb - lsb)) | x) & msb
-}
-
-// hasControlOrHigh reports whether any byte of x is < 0x20 or >= 0x80. The SWAR test's false
-// flags only sit above a true one, so the answer to "any" is exact.
-func hasControlOrHigh(x uint64) bool {
-	return ((x-lsb*0x20)&^x|x)&msb != 0
-}
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// specialMask flags (high bit of the byte) the bytes of the little-endian word x that are not
-// plain ASCII: < 0x20, '"', '\\' or >= 0x80. SWAR zero tests can flag a byte above a true hit,
-// never below one, so the lowest flag is always exact.
-func specialMask(x uint64) uint64 {
-	ctl := (x - lsb*0x20) &^ x
-	q := x ^ (lsb * '"')
-	bs := x ^ (lsb * '\\')
-	quote := (q - lsb) &^ q
-	slash := (bs - lsb) &^ bs
-	return (ctl | quote | slash | x) & msb
-}
-
 func appendJSONStringS(dst []byte, s string) []byte {
 	// The conversion does not allocate: the compiler sees the slice does not escape.
 	return AppendJSONString(dst, []byte(s))
@@ -253,7 +228,7 @@ func AppendTime(dst []byte, t int64) []byte {
 		rem += 86400
 		days--
 	}
-	y, m, d := civilFromDays(days)
+	y, m, d := civil.FromDays(days)
 	if y < 0 || y > 9999 {
 		// Out of the RFC 3339 range; clamp rather than write an invalid timestamp.
 		return append(dst, "0001-01-01T00:00:00.000000000Z"...)
@@ -283,28 +258,4 @@ func appendDigits(dst []byte, v int64, width int) []byte {
 		v /= 10
 	}
 	return append(dst, buf[i:]...)
-}
-
-// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-// algorithm), avoiding time.Time's heavier formatting path.
-func civilFromDays(z int64) (y, m, d int) {
-	z += 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era = (z - 146096) / 146097
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	yy := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	dd := doy - (153*mp+2)/5 + 1
-	mm := mp + 3
-	if mp >= 10 {
-		mm = mp - 9
-	}
-	if mm <= 2 {
-		yy++
-	}
-	return int(yy), int(mm), int(dd)
 }

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -131,32 +130,6 @@ func TestAppendJSONStringCases(t *testing.T) {
 	}
 }
 
-func TestWordMasks(t *testing.T) {
-	for b := 0; b < 256; b++ {
-		for pos := 0; pos < 8; pos++ {
-			word := []byte("abcdefgh")
-			word[pos] = byte(b)
-			x := binary.LittleEndian.Uint64(word)
-			if got, want := hasControlOrHigh(x), b < 0x20 || b >= 0x80; got != want {
-				t.Fatalf("byte %#x at %d: hasControlOrHigh %v, want %v", b, pos, got, want)
-			}
-			for _, fill := range []byte{0, 'a', 0x80, 0xff} {
-				w := bytes.Repeat([]byte{fill}, 8)
-				w[pos] = byte(b)
-				x := binary.LittleEndian.Uint64(w)
-				var want uint64
-				for i, c := range w {
-					if c == 0 {
-						want |= 0x80 << (8 * i)
-					}
-				}
-				if got := zeroBytes(x); got != want {
-					t.Fatalf("word % x: zeroBytes %#x, want %#x", w, got, want)
-				}
-			}
-		}
-	}
-}
 
 func BenchmarkAppendJSON(b *testing.B) {
 	src := NewSource(1, "pods", &Kube{Namespace: "shop", Pod: "cart-7d9f8b6c5-x2x9k", PodUID: "8a4f2c1e-aaaa-4bbb-8ccc-000000000001", Container: "app", Node: "node-1", Labels: map[string]string{"app": "cart"}})
@@ -171,22 +144,6 @@ func BenchmarkAppendJSON(b *testing.B) {
 	}
 }
 
-func TestSpecialMask(t *testing.T) {
-	for b := 0; b < 256; b++ {
-		want := b >= 0x20 && b < 0x80 && b != '"' && b != '\\'
-		for pos := 0; pos < 8; pos++ {
-			word := []byte("abcdefgh")
-			word[pos] = byte(b)
-			x := uint64(0)
-			for i := 7; i >= 0; i-- {
-				x = x<<8 | uint64(word[i])
-			}
-			if got := specialMask(x) == 0; got != want {
-				t.Fatalf("byte %#x at %d: specialMask == 0 is %v, want %v", b, pos, got, want)
-			}
-		}
-	}
-}
 
 func BenchmarkAppendJSONString(b *testing.B) {
 	msg := []byte(`{"level":"info","ts":"2026-11-25T10:00:00.123Z","msg":"handled request","method":"GET","path":"/api/v1/cart/items","status":200,"latency_ms":12,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"u-12345","bytes":5120}`)

@@ -1,5 +1,7 @@
 package tail
 
+import "github.com/tailgate-dev/tailgate/internal/civil"
+
 // parseTime reads an RFC 3339 timestamp with optional fraction ("2016-10-06T00:17:09.669794202Z",
 // "2016-10-06T09:17:09.1+09:00") and returns Unix nanoseconds. It is hand-written because
 // time.Parse costs far more than the rest of a line.
@@ -49,10 +51,10 @@ func parseSeconds(b []byte) (int64, bool) {
 	minute, ok5 := digits(b[14:16])
 	sec, ok6 := digits(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
-		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
+		day > civil.DaysIn(month, year) || hour > 23 || minute > 59 || sec > 60 {
 		return 0, false
 	}
-	return daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec, true
+	return civil.DaysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec, true
 }
 
 // parseFractionZone reads what follows the seconds: an optional fraction, then "Z" or an
@@ -112,34 +114,4 @@ func digits(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
-}
-
-func daysIn(month, year int64) int64 {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil is the number of days from 1970-01-01 to the given proleptic Gregorian date
-// (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }

@@ -199,19 +199,8 @@ func (s *Sink) directResult(b *collector.SinkBatch, d *directBatch, skipped []co
 			failed = append(failed, collector.RecordError{Index: d.published[r.first+j], Err: r.err})
 		}
 	}
-	n := len(b.Records)
-	switch {
-	case retry != nil:
-		return fmt.Errorf("pubsub sink %q: batch %d: %d of %d messages not acknowledged (%d failed permanently): %w",
-			s.name, b.Seq, retryCount+len(failed), n, len(failed), retry)
-	case len(failed) == n:
-		return collector.Permanent(fmt.Errorf("pubsub sink %q: batch %d: all %d messages refused: %w",
-			s.name, b.Seq, n, failed[0].Err))
-	case len(failed) > 0:
-		slices.SortFunc(failed, func(a, b collector.RecordError) int { return a.Index - b.Index })
-		return &collector.RecordErrors{Failed: failed}
-	}
-	return nil
+	slices.SortFunc(failed, func(a, b collector.RecordError) int { return a.Index - b.Index })
+	return s.outcome(b, retry, retryCount, failed)
 }
 
 // topicPath is the topic's full resource name; cfg.Topic may be an id or already a path.

@@ -99,7 +99,14 @@ func (s *Sink) await(ctx context.Context, b *collector.SinkBatch, bm *batchMessa
 		s.pub.ResumePublish(key)
 	}
 
-	n := len(bm.results)
+	return s.outcome(b, retry, retryCount, failed)
+}
+
+// outcome is Send's answer for a batch whose messages were not all acknowledged: retry (the
+// first retryable error, of retryCount messages) wins; then all refused is a permanent batch
+// error, and some refused are RecordErrors (failed sorted by index).
+func (s *Sink) outcome(b *collector.SinkBatch, retry error, retryCount int, failed []collector.RecordError) error {
+	n := len(b.Records)
 	switch {
 	case retry != nil:
 		return fmt.Errorf("pubsub sink %q: batch %d: %d of %d messages not acknowledged (%d failed permanently): %w",
