@@ -116,16 +116,11 @@ func AppendJSONString(dst, s []byte) []byte {
 	i := 0
 	for i+8 <= len(s) {
 		w := binary.LittleEndian.Uint64(s[i:])
-		m := swar.JSONSpecial(w)
-		if m == 0 {
-			binary.LittleEndian.PutUint64(out[o:], w)
-			o, i = o+8, i+8
-			continue
-		}
-		if !swar.HasControlOrHigh(w) {
-			// Only quotes and backslashes: store the runs between them with a backslash
-			// inserted before each.
-			qm := swar.ZeroBytes(w^(swar.Low*'"')) | swar.ZeroBytes(w^(swar.Low*'\\'))
+		odd := swar.ControlOrHigh(w)
+		qm := swar.ZeroBytes(w^(swar.Low*'"')) | swar.ZeroBytes(w^(swar.Low*'\\'))
+		if odd == 0 {
+			// Plain bytes, quotes and backslashes: store the runs between the quotes and
+			// backslashes with a backslash inserted before each.
 			prev := 0
 			for qm != 0 {
 				p := bits.TrailingZeros64(qm) >> 3
@@ -140,8 +135,9 @@ func AppendJSONString(dst, s []byte) []byte {
 			o, i = o+8-prev, i+8
 			continue
 		}
-		// A control byte or non-ASCII: copy up to the first special (the lowest flag is exact).
-		k := bits.TrailingZeros64(m) >> 3
+		// A control byte or non-ASCII: copy up to the first special (the lowest flag of odd
+		// is exact, and those of qm all are).
+		k := bits.TrailingZeros64(odd|qm) >> 3
 		binary.LittleEndian.PutUint64(out[o:], w)
 		o, i = o+k, i+k
 		out, o, i = appendSpecial(out, o, s, i)

@@ -25,6 +25,13 @@ func ZeroBytes(x uint64) uint64 {
 	return ^(((x &^ High) + (High - Low)) | x) & High
 }
 
+// ControlOrHigh flags (the high bit) the bytes of x that are < 0x20 or >= 0x80. It may flag a
+// byte above a true hit, never below one, so the lowest flag is exact and it is zero exactly
+// when no byte is either.
+func ControlOrHigh(x uint64) uint64 {
+	return ((x-Low*0x20)&^x | x) & High
+}
+
 // HasControlOrHigh reports whether any byte of x is < 0x20 or >= 0x80. The zero test's false
 // flags only sit above a true one, so the answer to "any" is exact.
 func HasControlOrHigh(x uint64) bool {

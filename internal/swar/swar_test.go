@@ -32,6 +32,10 @@ func TestWordMasks(t *testing.T) {
 			if got, want := HasControlOrHigh(x), b < 0x20 || b >= 0x80; got != want {
 				t.Fatalf("byte %#x at %d: hasControlOrHigh %v, want %v", b, pos, got, want)
 			}
+			m := ControlOrHigh(x)
+			if want := b < 0x20 || b >= 0x80; (m != 0) != want || want && m&-m != 0x80<<(8*pos) {
+				t.Fatalf("byte %#x at %d: ControlOrHigh %#x", b, pos, m)
+			}
 			for _, fill := range []byte{0, 'a', 0x80, 0xff} {
 				w := bytes.Repeat([]byte{fill}, 8)
 				w[pos] = byte(b)
