@@ -31,6 +31,7 @@ type Reader struct {
 	ahead    [frameHeaderSize]byte // the header after the last frame read, when it came along
 	aheadOff int64                 // its offset in fileSeg, -1 when none
 	scratch  []byte                // resync window, allocated on first damage
+	evictOff int64                 // start in fileSeg of what was read and not yet evicted
 
 	mu             sync.Mutex // guards the fields below
 	acked          Position
@@ -229,7 +230,7 @@ func (r *Reader) read(seg uint64, limit int64) (Frame, bool, error) {
 			}
 			return Frame{}, false, fmt.Errorf("reader %s: %w", r.name, err)
 		}
-		r.file, r.fileSeg, r.aheadOff = f, seg, -1
+		r.file, r.fileSeg, r.aheadOff, r.evictOff = f, seg, -1, 0
 	}
 	off := r.pos.Offset
 	hb := &r.hdr
@@ -344,25 +345,37 @@ func (l *rateLimit) allow(now time.Time) (int, bool) {
 // packPos packs a position into one word: 24 bits of segment, 40 of offset (1 TiB).
 func packPos(p Position) uint64 { return p.Segment<<40 | uint64(p.Offset)&(1<<40-1) }
 
-// evictRead drops [off, end) of segment seg from the page cache once every reader has read it.
+// evictRead drops what the reader has read of segment seg up to end (the frame at off is the
+// last), a few MiB at a time, from the page cache once every reader has read it.
 // The frames were synced before any reader saw them, so the pages are clean and go at once.
 // An agent appends far more than it keeps: recycling the pages right away, instead of letting
 // gigabytes of segments fill the cache until their files are deleted, saves most of the
 // kernel's cost of the writes (fresh page allocation). A reader that falls behind would read
 // from disk; it never does here, because the last reader to pass a range is the one evicting it.
 func (r *Reader) evictRead(seg uint64, off, end int64) {
+	if r.evictOff > off {
+		r.evictOff = off // a new segment file (evictOff is reset with it) or a resync
+	}
+	if end-r.evictOff < evictBatch {
+		return // one fadvise per few MiB instead of per frame
+	}
+	start := r.evictOff
+	r.evictOff = end
 	mark := packPos(Position{Segment: seg, Offset: end})
 	b := r.b
 	b.mu.Lock()
 	for _, o := range b.readers {
 		if o != r && o.readMark.Load() < mark {
 			b.mu.Unlock()
-			return
+			return // the last reader to pass the range evicts it
 		}
 	}
 	b.mu.Unlock()
-	dropPages(r.file, off, end-off)
+	dropPages(r.file, start, end-start)
 }
+
+// evictBatch is how much a reader reads between two evictions.
+const evictBatch = 4 << 20
 
 // frameBuf returns a buffer of n bytes for a frame, reusing one given back by Recycle.
 func (b *Buffer) frameBuf(n int) []byte {
