@@ -130,7 +130,6 @@ func TestAppendJSONStringCases(t *testing.T) {
 	}
 }
 
-
 func BenchmarkAppendJSON(b *testing.B) {
 	src := NewSource(1, "pods", &Kube{Namespace: "shop", Pod: "cart-7d9f8b6c5-x2x9k", PodUID: "8a4f2c1e-aaaa-4bbb-8ccc-000000000001", Container: "app", Node: "node-1", Labels: map[string]string{"app": "cart"}})
 	r := Record{Source: src, Time: time.Now().UnixNano(), ID: MakeID(7, 1234), Stream: StreamStdout,
@@ -143,7 +142,6 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = e.AppendJSON(buf[:0], &r)
 	}
 }
-
 
 func BenchmarkAppendJSONString(b *testing.B) {
 	msg := []byte(`{"level":"info","ts":"2026-11-25T10:00:00.123Z","msg":"handled request","method":"GET","path":"/api/v1/cart/items","status":200,"latency_ms":12,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"u-12345","bytes":5120}`)
