@@ -106,8 +106,9 @@ const hexDigits = "0123456789abcdef"
 //
 // Log lines are often JSON themselves, so quotes come every few bytes: a word holding only
 // plain bytes and quotes or backslashes is written as 8-byte stores of the runs between them,
-// without looking at its bytes one by one. Plain words are stored eight bytes at a time, into
-// room reserved up front for the worst case of those two paths.
+// without looking at its bytes one by one (on amd64, one PSHUFB per word: escape_amd64.s).
+// Plain words are stored eight bytes at a time, into room reserved up front for the worst
+// case of those paths.
 func AppendJSONString(dst, s []byte) []byte {
 	o := len(dst)
 	out := slices.Grow(dst, 2*len(s)+2+8)[:o+2*len(s)+2+8]
@@ -115,6 +116,10 @@ func AppendJSONString(dst, s []byte) []byte {
 	o++
 	i := 0
 	for i+8 <= len(s) {
+		if words, n := escapeWords(out[o:], s[i:]); words > 0 {
+			o, i = o+n, i+8*words
+			continue
+		}
 		w := binary.LittleEndian.Uint64(s[i:])
 		odd := swar.ControlOrHigh(w)
 		qm := swar.ZeroBytes(w^(swar.Low*'"')) | swar.ZeroBytes(w^(swar.Low*'\\'))
