@@ -99,6 +99,30 @@ func (s *loadStats) finish(rows, envBytes int) {
 	s.b.ReportMetric(float64(after.Maxrss)/(1<<10), "maxrss-MiB")
 }
 
+// runLoader runs a Loader from the subscription behind psOpts into the counting fake until it
+// appended b.N rows, and reports the load's figures.
+func runLoader(b *testing.B, psOpts []option.ClientOption, fw *fakeWrite, storage []option.ClientOption, envBytes int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := NewLoader(ctx, LoaderOptions{
+		Project: project, Subscription: "loader", Dataset: "d", Table: "t",
+		PubSubOptions: psOpts, StorageOptions: storage,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	st := startLoadStats(b)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	waitRows(b, fw, b.N)
+	st.finish(b.N, envBytes)
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
 // waitRows polls the fake until it counted n rows.
 func waitRows(b *testing.B, fw *fakeWrite, n int) {
 	deadline := time.Now().Add(10 * time.Minute)
@@ -123,24 +147,7 @@ func BenchmarkLoader(b *testing.B) {
 	for i := range b.N {
 		ps.srv.Publish(topic, envs[i%len(envs)], nil)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l, err := NewLoader(ctx, LoaderOptions{
-		Project: project, Subscription: "loader", Dataset: "d", Table: "t",
-		PubSubOptions: ps.opts, StorageOptions: storage,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	st := startLoadStats(b)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	waitRows(b, fw, b.N)
-	st.finish(b.N, envBytes)
-	cancel()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
+	runLoader(b, ps.opts, fw, storage, envBytes)
 }
 
 // BenchmarkLoaderPullFake is BenchmarkLoader with pstest replaced by pullFake, which
@@ -152,24 +159,7 @@ func BenchmarkLoaderPullFake(b *testing.B) {
 	envs, envBytes := benchEnvelopes(1000)
 	pf, psOpts := startPullFake(b, envs, b.N)
 	fw, storage := startCountingWrite(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	l, err := NewLoader(ctx, LoaderOptions{
-		Project: project, Subscription: "loader", Dataset: "d", Table: "t",
-		PubSubOptions: psOpts, StorageOptions: storage,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	st := startLoadStats(b)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	waitRows(b, fw, b.N)
-	st.finish(b.N, envBytes)
-	cancel()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
+	runLoader(b, psOpts, fw, storage, envBytes)
 	if n := pf.nacks.Load(); n > 0 {
 		b.Errorf("%d messages nacked", n)
 	}
