@@ -181,3 +181,35 @@ func rotatedWhileDown(current string, newerThan int64, known map[fileID]bool) []
 	slices.SortFunc(out, func(a, b rotatedFile) int { return cmp.Compare(a.st.mtime, b.st.mtime) })
 	return out
 }
+
+// findCopy returns the sibling of path (path.N, path.<timestamp>; not compressed) that a
+// copytruncate of the saved file made: another file, at least as long as the saved offset,
+// starting with the saved content (its fingerprint).
+func findCopy(path string, sv savedFile) (string, fileStat, bool) {
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fileStat{}, false
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, base+".") || strings.HasSuffix(name, ".gz") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		st, err := statPath(p)
+		if err != nil || st.id == sv.id || st.size < sv.offset {
+			continue
+		}
+		fd, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		n, fp, err := fingerprint(fd, min(st.size, int64(sv.fpLen)))
+		fd.Close()
+		if err == nil && n == sv.fpLen && fp == sv.fp {
+			return p, st, true
+		}
+	}
+	return "", fileStat{}, false
+}

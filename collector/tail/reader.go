@@ -663,6 +663,30 @@ func (r *reader) addRotated(s *stream, path string, st fileStat) *file {
 	return r.track(s, r.newFile(s, st.id, path, rand.Uint64(), 0), fd, fst.size)
 }
 
+// resumeCopy drains the copy a copytruncate made while we were down, if it is beside path: the
+// lines not read before the stop are only there. It is read from the saved position with the
+// saved key, so its records keep the ids they would have had.
+func (r *reader) resumeCopy(s *stream, sv savedFile, path string) {
+	if sv.offset == 0 {
+		return
+	}
+	cp, cst, ok := findCopy(path, sv)
+	if !ok || !r.in.claim(cst.id) {
+		return
+	}
+	fd, fst, err := openVerified(cp, cst.id)
+	if err != nil {
+		r.in.unclaim(cst.id)
+		return
+	}
+	r.in.log.Debug("log file copied and truncated while down: reading the copy from the saved offset",
+		"path", cp, "offset", sv.offset, "size", fst.size)
+	f := r.newFile(s, cst.id, cp, sv.key, sv.gen)
+	f.readOff, f.skip = sv.offset, sv.skip
+	f.fpLen, f.fp = sv.fpLen, sv.fp
+	r.startDrain(r.track(s, f, fd, fst.size))
+}
+
 func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint32) *file {
 	f := &file{id: id, stateKey: stateKey(id), path: path, key: key, gen: gen, stream: s,
 		streamPath: s.path, lastUse: r.now, fp: fnvOffset}
@@ -764,6 +788,7 @@ func (r *reader) resume(s *stream, sv savedFile, path string) *file {
 	var f *file
 	if err != nil || n != sv.fpLen || fp != sv.fp || st.size < sv.offset {
 		r.in.log.Debug("saved log file changed while down: reading it from its head", "path", path, "saved_offset", sv.offset, "size", st.size)
+		r.resumeCopy(s, sv, path)
 		f = r.newFile(s, sv.id, path, rand.Uint64(), 0) // inode reuse or truncated while down
 	} else {
 		r.in.log.Debug("resuming log file", "path", path, "offset", sv.offset, "size", st.size)

@@ -368,3 +368,45 @@ func gauge(t *testing.T, v *prometheus.GaugeVec) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// TestTailCopyTruncateWhileDown: logrotate copied the file and truncated it while the agent
+// was down. The lines not read before the stop are only in the copy.
+func TestTailCopyTruncateWhileDown(t *testing.T) {
+	tr := newKubeTree(t)
+	real := tr.add(t, "shop", "cart", "app", criLines("a", 0, 10))
+	em := newFakeEmitter(nil)
+	cfg := collector.InputConfig{Paths: []string{tr.glob()}}
+	stop := start(t, testInput(t, cfg), em)
+	em.waitRecords(t, 10)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, real, criLines("a", 10, 12))
+	data, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, real+".1", string(data))
+	if err := os.Truncate(real, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, real, criLines("b", 0, 2))
+
+	em2 := newFakeEmitter(em.State())
+	start(t, testInput(t, cfg), em2)
+	got := em2.waitRecords(t, 4)
+	var msgs []string
+	for _, r := range got {
+		msgs = append(msgs, string(r.Message))
+	}
+	t.Logf("after restart: %q", msgs)
+	equalMessages(t, got, append(wantLines("a", 10, 12), wantLines("b", 0, 2)...))
+	before := em.snapshot()
+	checkUniqueIDs(t, append(before, got...))
+	if got[0].Source.Key != before[0].Source.Key {
+		t.Error("the copy's records should keep the saved file's key, so a replay gives the same ids")
+	}
+	if got[2].Source.Key == before[0].Source.Key {
+		t.Error("the truncated file's new content should have a key of its own")
+	}
+}
