@@ -56,14 +56,7 @@ func TestRowEncoderRejects(t *testing.T) {
 }
 
 func TestRowEncoderNulls(t *testing.T) {
-	s, err := newRowSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := messageDescriptor(s.descriptor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, md := schemaAndDescriptor(t)
 	row, err := newRowEncoder(s).appendRow(nil, []byte(`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":null,"fields":null}`))
 	if err != nil {
 		t.Fatal(err)
@@ -202,14 +195,7 @@ func TestRowEncoderMatchesOracle(t *testing.T) {
 
 // TestRowEncoderValues pins what a few corners decode to, beyond agreeing with the oracle.
 func TestRowEncoderValues(t *testing.T) {
-	s, err := newRowSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := messageDescriptor(s.descriptor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, md := schemaAndDescriptor(t)
 	enc := newRowEncoder(s)
 	f := func(in string, col []string, want any) {
 		t.Helper()
@@ -290,4 +276,18 @@ func BenchmarkRowEncoder(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// schemaAndDescriptor returns the row schema and the message descriptor rows decode with.
+func schemaAndDescriptor(t *testing.T) (*rowSchema, protoreflect.MessageDescriptor) {
+	t.Helper()
+	s, err := newRowSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := messageDescriptor(s.descriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, md
 }
