@@ -43,11 +43,13 @@ type Options struct {
 	// cost. Key: compression.
 	Compression bool
 
-	// Bundling of the client, for tuning and tests; the defaults fit logs (the pipeline has
-	// already batched, so the client should send at once).
+	// Request sizing, for tuning and tests; the defaults fit logs (the pipeline has already
+	// batched, so requests go out at once). Without ordering keys a batch is cut into requests
+	// of at most CountThreshold messages and ByteThreshold bytes; with them, these are the
+	// client Publisher's bundling thresholds, and DelayThreshold its longest wait.
 	CountThreshold int           // messages per request, default and max 1000
-	ByteThreshold  int           // request bytes that trigger a send, default 9 MB
-	DelayThreshold time.Duration // longest wait for a fuller request, default 5ms
+	ByteThreshold  int           // request bytes, default 9 MB
+	DelayThreshold time.Duration // longest wait for a fuller request (ordering keys), default 5ms
 }
 
 // Defaults.
