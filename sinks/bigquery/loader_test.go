@@ -81,6 +81,25 @@ func (e *psEnv) deadLetters() []*pstest.Message {
 
 func (e *psEnv) acks(id string) int { return e.srv.Message(id).Acks }
 
+// publishEnvelopes publishes envelopes 0..n-1 and returns their message ids.
+func (e *psEnv) publishEnvelopes(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.publish(envelopeJSON(i))
+	}
+	return ids
+}
+
+// allAcked reports whether every message in ids was acked at least once.
+func (e *psEnv) allAcked(ids []string) bool {
+	for _, id := range ids {
+		if e.acks(id) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -153,18 +172,10 @@ func envelopeJSON(i int) string {
 func TestLoaderAppendsThenAcks(t *testing.T) {
 	ps := startPubSub(t)
 	fw, storage := startFakeWrite(t)
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, ps.publish(envelopeJSON(i)))
-	}
+	ids := ps.publishEnvelopes(3)
 	r := startLoader(t, ps, storage)
 	waitFor(t, "3 rows and their acks", func() bool {
-		for _, id := range ids {
-			if ps.acks(id) == 0 {
-				return false
-			}
-		}
-		return len(fw.stored()) == 3
+		return ps.allAcked(ids) && len(fw.stored()) == 3
 	})
 	rows := fw.stored()
 	byMsg := map[string]*dynamicpb.Message{}
@@ -251,18 +262,10 @@ func TestLoaderRowErrorDeadLettersThatRow(t *testing.T) {
 		}
 		return nil, nil
 	}
-	var ids []string
-	for i := range 4 {
-		ids = append(ids, ps.publish(envelopeJSON(i)))
-	}
+	ids := ps.publishEnvelopes(4)
 	r := startLoader(t, ps, storage)
 	waitFor(t, "3 rows, 1 dead letter, all acked", func() bool {
-		for _, id := range ids {
-			if ps.acks(id) == 0 {
-				return false
-			}
-		}
-		return len(fw.stored()) == 3 && len(ps.deadLetters()) == 1
+		return ps.allAcked(ids) && len(fw.stored()) == 3 && len(ps.deadLetters()) == 1
 	})
 	dl := ps.deadLetters()[0]
 	if dl.Attributes["tailgate_message_id"] != ids[2] || !strings.Contains(dl.Attributes[reasonAttr], "bad field") {
