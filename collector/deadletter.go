@@ -48,9 +48,9 @@ func (d *deadLetter) write(recs []*Record, reason error) {
 	batch := Batch{Records: make([]Record, len(recs)), State: []StateEntry{{Key: "error", Value: []byte(reason.Error())}}}
 	for i, r := range recs {
 		batch.Records[i] = *r
-		batch.Records[i].Flags &^= flagUnrouted
 	}
-	payload := d.enc.encodeBatch("dead_letter", &batch, len(recs))
+	d.enc.masks = nil
+	payload := d.enc.encodeBatch("dead_letter", nil, &batch)
 	if _, err := d.buf.Append(context.Background(), payload, len(recs)); err != nil {
 		d.log.Error("write dead-letter frame", "records", len(recs), "err", err)
 	}

@@ -84,6 +84,7 @@ func newSinkRunner(p *Pipeline, s Sink, idx int) (*sinkRunner, error) {
 		log:      p.log.With("sink", s.Name()),
 		routes:   make(map[*Source]routeCache),
 		sem:      make(chan struct{}, l.MaxInFlight),
+		dec:      frameDecoder{sink: s.Name()},
 		dlq:      newDeadLetter(p.dataDir, s.Name(), p.log),
 		sent:     m.SinkRecords.WithLabelValues(s.Name(), ResultSent),
 		retried:  m.SinkRecords.WithLabelValues(s.Name(), ResultRetried),
@@ -209,7 +210,7 @@ func (r *sinkRunner) run(ctx context.Context, drain <-chan struct{}) {
 		} else {
 			for i := range frame.Records {
 				rec := &frame.Records[i]
-				if !r.routed(rec.Source) {
+				if !frame.Routed && !r.routed(rec.Source) {
 					continue
 				}
 				cost := r.cost(rec)
