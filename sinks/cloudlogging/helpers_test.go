@@ -9,6 +9,7 @@ import (
 
 	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tailgate-dev/tailgate/collector"
 	"github.com/tailgate-dev/tailgate/sinks/cloudlogging/loggingfake"
@@ -78,6 +79,8 @@ func send(t testing.TB, s *Sink, recs ...*collector.Record) error {
 	t.Helper()
 	return s.Send(context.Background(), &collector.SinkBatch{Records: recs})
 }
+
+func sizeOf(e *loggingpb.LogEntry) int { return proto.Size(e) }
 
 func entryJSON(e *loggingpb.LogEntry) string {
 	b, err := protojson.MarshalOptions{Multiline: false}.Marshal(e)
