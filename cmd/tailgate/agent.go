@@ -20,6 +20,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/sinks/cloudlogging"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
@@ -50,12 +51,15 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		}
 	}
 	for _, sc := range cfg.Sinks {
-		s, err := newSink(ctx, sc, log)
+		s, err := newSink(ctx, sc, cfg.NodeName, log)
 		if err != nil {
 			closeSinks()
 			return nil, err
 		}
 		sinks = append(sinks, s)
+		if cl, ok := s.(*cloudlogging.Sink); ok {
+			a.reg.MustRegister(cl.Metrics())
+		}
 	}
 	policy := buffer.Block
 	if cfg.Buffer.WhenFull == "drop_oldest" {
@@ -115,7 +119,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 }
 
 // newSink is the one place sink types are chosen.
-func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+func newSink(ctx context.Context, sc collector.SinkConfig, node string, log *slog.Logger) (collector.Sink, error) {
 	switch sc.Type {
 	case "file", "stdout":
 		return file.New(sc)
@@ -126,6 +130,21 @@ func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (co
 			Oversize:        sc.Oversize,
 			PublishTimeout:  sc.PublishTimeout.D(),
 			Compression:     sc.Compression,
+		}, log.With("sink", sc.Name))
+	case "cloud_logging":
+		return cloudlogging.New(ctx, sc, cloudlogging.Options{
+			LogID:                sc.LogID,
+			Location:             sc.Location,
+			ClusterName:          sc.ClusterName,
+			NodeName:             node,
+			StdoutSeverity:       sc.StdoutSeverity,
+			StderrSeverity:       sc.StderrSeverity,
+			FutureTimestamp:      sc.FutureTimestamp,
+			Oversize:             sc.Oversize,
+			MaxEntryBytes:        int(sc.MaxEntryBytes),
+			MaxEntriesPerRequest: sc.MaxEntriesPerRequest,
+			RequestTimeout:       sc.RequestTimeout.D(),
+			PermissionRetry:      sc.PermissionRetry.D(),
 		}, log.With("sink", sc.Name))
 	}
 	return nil, fmt.Errorf("sink %s: type %s is not available in this build yet", sc.Name, sc.Type)
