@@ -117,6 +117,19 @@ func New(ctx context.Context, cfg collector.SinkConfig, opts Options, log *slog.
 	return s, nil
 }
 
+// Validate checks opts as New does, without the network, so `tailgate check` fails where
+// `tailgate run` would.
+func Validate(opts Options) error {
+	_, err := opts.settings()
+	return err
+}
+
+// SetNodeName names the node for records without pod metadata (the k8s_node resource and
+// the node label). Call it before the first Send.
+func (s *Sink) SetNodeName(node string) {
+	s.headers.node = node
+}
+
 func (s *Sink) Name() string { return s.name }
 
 func (s *Sink) Limits() collector.Limits { return s.limits }
