@@ -460,6 +460,7 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	required := map[string][]struct{ key, val string }{
 		"file":          {{"path", s.Path}},
 		"pubsub":        {{"project", s.Project}, {"topic", s.Topic}},
+		"cloud_logging": {}, // project, location, cluster_name: else the metadata server
 		"cloudwatch":    {{"region", s.Region}, {"log_group", s.LogGroup}, {"log_stream", s.LogStream}},
 	}
 	for _, r := range required[s.Type] {
