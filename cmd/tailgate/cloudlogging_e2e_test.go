@@ -3,13 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,10 +81,14 @@ var seqRE = regexp.MustCompile(`seq (\d+)`)
 // metrics are on /metrics.
 func TestCloudLoggingAgent(t *testing.T) {
 	f := loggingfake.Start(t)
-	calls := 0
+	var mu sync.Mutex
+	calls, failNext := 0, false
 	f.SetErrorAfterWrite(func(*loggingpb.WriteLogEntriesRequest) error {
+		mu.Lock()
+		defer mu.Unlock()
 		calls++
-		if calls%4 == 2 {
+		if calls%4 == 2 || failNext {
+			failNext = false
 			return status.Error(codes.Unavailable, "written, then the connection dropped")
 		}
 		return nil
@@ -114,17 +117,14 @@ sinks:
 	a.kill()
 	w.write(200) // while the agent is down
 	a.start()
+	mu.Lock()
+	failNext = true // at least one in this run, for the metric
+	mu.Unlock()
 	w.write(300)
 	waitQuery(t, f, w.seq, a)
 
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !bytes.Contains(body, []byte(`tailgate_cloud_logging_request_errors_total{code="Unavailable",sink="gcl"}`)) {
-		t.Errorf("/metrics lacks the sink's request errors:\n%s", body)
+	if n := scrape(t, metrics)[series("tailgate_cloud_logging_request_errors_total", "code", "Unavailable", "sink", "gcl")]; n == 0 {
+		t.Errorf("/metrics does not count the UNAVAILABLE requests")
 	}
 	a.stop()
 
@@ -177,6 +177,141 @@ func waitQuery(t *testing.T, f *loggingfake.Server, n int, a agentProc) {
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(a.logf.Name())
 			t.Fatalf("query shows %d entries after 60s, want %d\nagent log:\n%s", len(f.Query()), n, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCloudLoggingAgentRefusedAndLimits runs the agent into a fake that first refuses the
+// project (PERMISSION_DENIED): nothing is written, nothing is dead-lettered, the refused gauge
+// is up, and once the project is granted everything arrives. A 700 KB line (CRI partials
+// joined) arrives as ordered parts under the entry limit that together are the line, with
+// split uid and index. A line the API rejects (INVALID_ARGUMENT in a partial success) is
+// dead-lettered with that reason, listed by `tailgate deadletter list`, and delivered by
+// `tailgate deadletter replay` once the API takes it.
+func TestCloudLoggingAgentRefusedAndLimits(t *testing.T) {
+	f := loggingfake.Start(t)
+	f.SetProject("not-this-one")
+	rejecting := true
+	var mu sync.Mutex
+	f.SetEntryError(func(e *loggingpb.LogEntry) *status.Status {
+		mu.Lock()
+		defer mu.Unlock()
+		if rejecting && strings.Contains(e.GetTextPayload(), "REJECT") {
+			return status.New(codes.InvalidArgument, "entry refused by the test")
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg := fmt.Sprintf(`node_name: cl-node
+data_dir: %s/data
+shutdown_timeout: 5s
+metrics: {listen: "%s"}
+buffer: {sync: 50ms}
+kubernetes: {enabled: false}
+inputs:
+  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms, max_line_bytes: 2MiB}
+sinks:
+  - {name: gcl, type: cloud_logging, project: tailgate-e2e, location: europe-west1, cluster_name: e2e,
+     endpoint: "%s", insecure: true, batch_delay: 50ms, permission_retry: 1s}
+`, dir, metrics, dir, f.Addr)
+	a := newAgentProc(t, dir, cfg)
+	a.listens = [][2]string{{"tcp", metrics}}
+	w := newCRILogWriter(t, dir)
+	a.start()
+	w.write(40)
+
+	// One 700 KB line on stderr, as the runtime writes it: 16 KiB partial chunks.
+	big := strings.Repeat("0123456789abcdef", 700_000/16) + " END"
+	var b bytes.Buffer
+	ts := time.Now().UTC().Format(time.RFC3339Nano)
+	for rest := big; len(rest) > 0; {
+		n := min(len(rest), 16<<10)
+		flag := "P"
+		if n == len(rest) {
+			flag = "F"
+		}
+		fmt.Fprintf(&b, "%s stderr %s %s\n", ts, flag, rest[:n])
+		rest = rest[n:]
+	}
+	fmt.Fprintf(&b, "%s stderr F REJECT this line\n", ts)
+	if _, err := w.f.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+
+	refused := series("tailgate_cloud_logging_refused", "sink", "gcl")
+	waitMetric(t, metrics, refused, 1, a)
+	if f.Len() != 0 {
+		t.Fatalf("refused project, yet %d entries written", f.Len())
+	}
+	if n := scrape(t, metrics)[series("tailgate_sink_records_total", "result", "dead_letter", "sink", "gcl")]; n != 0 {
+		t.Fatalf("%v records dead-lettered while the project was refused", n)
+	}
+	f.SetProject("tailgate-e2e")
+	parts := (len(big) + 250_000) / 250_000
+	waitQuery(t, f, w.seq+parts, a)
+	waitMetric(t, metrics, refused, 0, a)
+	a.stop()
+
+	var joined strings.Builder
+	var uid string
+	index := int32(0)
+	for _, e := range f.Query() {
+		if e.GetSplit() == nil {
+			continue
+		}
+		if uid == "" {
+			uid = e.GetSplit().GetUid()
+		}
+		if e.GetSplit().GetUid() != uid || e.GetSplit().GetIndex() != index || e.GetSeverity().String() != "ERROR" {
+			t.Fatalf("part %d: split %v severity %v", index, e.GetSplit(), e.GetSeverity())
+		}
+		if sizeOf := len(e.GetTextPayload()); sizeOf > loggingfake.MaxEntryBytes {
+			t.Fatalf("part of %d bytes", sizeOf)
+		}
+		joined.WriteString(e.GetTextPayload())
+		index++
+	}
+	if index < 3 || joined.String() != big {
+		t.Fatalf("%d parts joining to %d bytes, want the %d-byte line", index, joined.Len(), len(big))
+	}
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"deadletter", "list", "--sink", "gcl", "--config", a.cfg}, &out, &errb); code != 0 {
+		t.Fatalf("deadletter list: %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "total invalid_argument: 1 records") {
+		t.Fatalf("deadletter list:\n%s", out.String())
+	}
+	mu.Lock()
+	rejecting = false
+	mu.Unlock()
+	out.Reset()
+	if code := run([]string{"deadletter", "replay", "--sink", "gcl", "--config", a.cfg}, &out, &errb); code != 0 {
+		t.Fatalf("deadletter replay: %d\n%s%s", code, out.String(), errb.String())
+	}
+	found := false
+	for _, e := range f.Query() {
+		found = found || e.GetTextPayload() == "REJECT this line"
+	}
+	if !found {
+		t.Fatalf("the replayed line did not arrive; replay said:\n%s", out.String())
+	}
+}
+
+// waitMetric waits until /metrics has the series at value want.
+func waitMetric(t *testing.T, addr, key string, want float64, a agentProc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, ok := scrape(t, addr)[key]
+		if ok && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(a.logf.Name())
+			t.Fatalf("/metrics: %s = %v (present %v), want %v\nagent log:\n%s", key, got, ok, want, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -209,7 +209,7 @@ func TestAllEntriesInvalid(t *testing.T) {
 // batch goes through.
 func TestRefusedProject(t *testing.T) {
 	f := startFake(t)
-	f.Project = "someone-else"
+	f.SetProject("someone-else")
 	s := newTestSink(t, f, Options{PermissionRetry: 90 * time.Second})
 	recs := mixedRecords(10)
 	err := send(t, s, recs...)
@@ -229,7 +229,7 @@ func TestRefusedProject(t *testing.T) {
 	if n := testutil.ToFloat64(s.Metrics().RequestErrors.WithLabelValues("logging", "PermissionDenied")); n < 1 {
 		t.Fatalf("PermissionDenied counted %v times", n)
 	}
-	f.Project = testProject
+	f.SetProject(testProject)
 	if err := send(t, s, recs...); err != nil {
 		t.Fatal(err)
 	}

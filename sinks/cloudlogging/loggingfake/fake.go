@@ -56,8 +56,6 @@ type Server struct {
 	Retention time.Duration
 	// MaxEntries refuses a request with more entries (0: no limit).
 	MaxEntries int
-	// Project, when set, is the only project written to: others get PERMISSION_DENIED.
-	Project string
 
 	srv *grpc.Server
 
@@ -68,6 +66,14 @@ type Server struct {
 	before     func(*loggingpb.WriteLogEntriesRequest) error
 	after      func(*loggingpb.WriteLogEntriesRequest) error
 	entryError func(*loggingpb.LogEntry) *status.Status
+	project    string
+}
+
+// SetProject makes p the only project written to: others get PERMISSION_DENIED ("" lifts it).
+func (s *Server) SetProject(p string) {
+	s.mu.Lock()
+	s.project = p
+	s.mu.Unlock()
 }
 
 // Start starts a fake on a loopback port; it stops at the end of the test.
@@ -183,7 +189,7 @@ func projectOf(logName string) string {
 func (s *Server) WriteLogEntries(ctx context.Context, req *loggingpb.WriteLogEntriesRequest) (*loggingpb.WriteLogEntriesResponse, error) {
 	s.mu.Lock()
 	s.requests++
-	before, after, entryError := s.before, s.after, s.entryError
+	before, after, entryError, project := s.before, s.after, s.entryError, s.project
 	s.mu.Unlock()
 	if before != nil {
 		if err := before(req); err != nil {
@@ -203,7 +209,7 @@ func (s *Server) WriteLogEntries(ctx context.Context, req *loggingpb.WriteLogEnt
 		if err := checkLogName(req.GetLogName()); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "log_name: %v", err)
 		}
-		if s.Project != "" && projectOf(req.GetLogName()) != s.Project {
+		if project != "" && projectOf(req.GetLogName()) != project {
 			return nil, status.Errorf(codes.PermissionDenied, "The caller does not have permission to write to %s", req.GetLogName())
 		}
 	}
@@ -213,7 +219,7 @@ func (s *Server) WriteLogEntries(ctx context.Context, req *loggingpb.WriteLogEnt
 	failed := map[int32]*status.Status{}
 	for i, e := range req.GetEntries() {
 		m := merge(req, e, now)
-		st := s.check(m, now)
+		st := s.check(m, now, project)
 		if st == nil && entryError != nil {
 			st = entryError(m)
 		}
@@ -301,11 +307,11 @@ func invalid(format string, args ...any) *status.Status {
 }
 
 // check validates one merged entry as the API would.
-func (s *Server) check(e *loggingpb.LogEntry, now time.Time) *status.Status {
+func (s *Server) check(e *loggingpb.LogEntry, now time.Time, project string) *status.Status {
 	if err := checkLogName(e.GetLogName()); err != nil {
 		return invalid("log_name %q: %v", e.GetLogName(), err)
 	}
-	if s.Project != "" && projectOf(e.GetLogName()) != s.Project {
+	if project != "" && projectOf(e.GetLogName()) != project {
 		return status.Newf(codes.PermissionDenied, "The caller does not have permission to write to %s", e.GetLogName())
 	}
 	r := e.GetResource()
