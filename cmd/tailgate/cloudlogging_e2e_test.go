@@ -93,23 +93,7 @@ func TestCloudLoggingAgent(t *testing.T) {
 		}
 		return nil
 	})
-	dir := t.TempDir()
-	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cfg := fmt.Sprintf(`node_name: cl-node
-data_dir: %s/data
-shutdown_timeout: 5s
-metrics: {listen: "%s"}
-buffer: {sync: 50ms}
-kubernetes: {enabled: false}
-inputs:
-  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms}
-sinks:
-  - {name: gcl, type: cloud_logging, project: tailgate-e2e, location: europe-west1, cluster_name: e2e,
-     endpoint: "%s", insecure: true, batch_delay: 50ms}
-`, dir, metrics, dir, f.Addr)
-	a := newAgentProc(t, dir, cfg)
-	a.listens = [][2]string{{"tcp", metrics}}
-	w := newCRILogWriter(t, dir)
+	a, metrics, w := startCloudLoggingAgent(t, f, "", "")
 
 	a.start()
 	w.write(300)
@@ -202,23 +186,7 @@ func TestCloudLoggingAgentRefusedAndLimits(t *testing.T) {
 		}
 		return nil
 	})
-	dir := t.TempDir()
-	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cfg := fmt.Sprintf(`node_name: cl-node
-data_dir: %s/data
-shutdown_timeout: 5s
-metrics: {listen: "%s"}
-buffer: {sync: 50ms}
-kubernetes: {enabled: false}
-inputs:
-  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms, max_line_bytes: 2MiB}
-sinks:
-  - {name: gcl, type: cloud_logging, project: tailgate-e2e, location: europe-west1, cluster_name: e2e,
-     endpoint: "%s", insecure: true, batch_delay: 50ms, permission_retry: 1s}
-`, dir, metrics, dir, f.Addr)
-	a := newAgentProc(t, dir, cfg)
-	a.listens = [][2]string{{"tcp", metrics}}
-	w := newCRILogWriter(t, dir)
+	a, metrics, w := startCloudLoggingAgent(t, f, ", max_line_bytes: 2MiB", ", permission_retry: 1s")
 	a.start()
 	w.write(40)
 
@@ -315,4 +283,27 @@ func waitMetric(t *testing.T, addr, key string, want float64, a agentProc) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startCloudLoggingAgent configures the agent binary with a tail input on a CRI log tree and a
+// cloud_logging sink on f (extra keys appended to each), and returns it with its metrics
+// address and the tree's writer. The agent is not started.
+func startCloudLoggingAgent(t *testing.T, f *loggingfake.Server, inputExtra, sinkExtra string) (agentProc, string, *criLogWriter) {
+	dir := t.TempDir()
+	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg := fmt.Sprintf(`node_name: cl-node
+data_dir: %s/data
+shutdown_timeout: 5s
+metrics: {listen: "%s"}
+buffer: {sync: 50ms}
+kubernetes: {enabled: false}
+inputs:
+  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms%s}
+sinks:
+  - {name: gcl, type: cloud_logging, project: tailgate-e2e, location: europe-west1, cluster_name: e2e,
+     endpoint: "%s", insecure: true, batch_delay: 50ms%s}
+`, dir, metrics, dir, inputExtra, f.Addr, sinkExtra)
+	a := newAgentProc(t, dir, cfg)
+	a.listens = [][2]string{{"tcp", metrics}}
+	return a, metrics, newCRILogWriter(t, dir)
 }

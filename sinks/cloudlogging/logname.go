@@ -81,7 +81,7 @@ func (t *logIDTemplate) appendLogID(dst []byte, r *collector.Record) []byte {
 			case "workload":
 				dst = appendLogIDText(dst, k.Workload)
 			case "tag":
-				dst = appendLogIDBytes(dst, r.Tag)
+				dst = appendLogIDText(dst, r.Tag)
 			case "input":
 				if r.Source != nil {
 					dst = appendLogIDText(dst, r.Source.Input)
@@ -104,7 +104,7 @@ func appendGKELogID(dst []byte, r *collector.Record) []byte {
 	case r.Stream == collector.StreamStdout || r.Stream == collector.StreamStderr:
 		return append(dst, r.Stream.String()...)
 	case len(r.Tag) > 0:
-		return appendLogIDBytes(dst, r.Tag)
+		return appendLogIDText(dst, r.Tag)
 	case r.Source != nil && r.Source.Input != "":
 		return appendLogIDText(dst, r.Source.Input)
 	}
@@ -119,16 +119,9 @@ func logIDByte(c byte) byte {
 	return '_'
 }
 
-func appendLogIDText(dst []byte, s string) []byte {
+func appendLogIDText[T string | []byte](dst []byte, s T) []byte {
 	for i := 0; i < len(s); i++ {
 		dst = append(dst, logIDByte(s[i]))
-	}
-	return dst
-}
-
-func appendLogIDBytes(dst, s []byte) []byte {
-	for _, c := range s {
-		dst = append(dst, logIDByte(c))
 	}
 	return dst
 }
