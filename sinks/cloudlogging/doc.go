@@ -14,10 +14,12 @@
 //     container_name}; k8s_node {project_id, location, cluster_name, node_name} for records
 //     without a pod. location and cluster_name come from the config or the GCE metadata
 //     server (cluster-location, cluster-name); the sink does not start without them.
-//   - labels: the pod's labels as k8s-pod/<key>, compute.googleapis.com/resource_name = the
-//     node (both as GKE), then the payload's logging.googleapis.com/labels; at most 64, keys
-//     cut to 512 bytes and values to 64 KiB at UTF-8 boundaries. Labels past 64 stay in the
-//     jsonPayload.
+//   - labels, as on GKE's own entries: compute.googleapis.com/resource_name (the node),
+//     logging.gke.io/top_level_controller_type and _name (the pod's workload, e.g. Deployment
+//     cart), the pod's labels as k8s-pod/<key> with the key's dots as underscores
+//     (k8s-pod/app_kubernetes_io/name); then the payload's logging.googleapis.com/labels. At
+//     most 64, keys cut to 512 bytes and values to 64 KiB at UTF-8 boundaries; payload labels
+//     past 64 stay in the jsonPayload.
 //   - jsonPayload when the message is a JSON object (or for a forward record's map), else
 //     textPayload holding the message byte for byte (CRI partial lines arrive joined).
 //     Invalid UTF-8 becomes U+FFFD (the API refuses it); JSON nested deeper than 24 levels

@@ -2,6 +2,7 @@ package cloudlogging
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -24,8 +25,16 @@ const (
 // nodeLabel is the entry label GKE's agent puts on container logs: the node's name.
 const nodeLabel = "compute.googleapis.com/resource_name"
 
-// podLabelPrefix prefixes pod labels as entry labels, as GKE does.
+// podLabelPrefix prefixes pod labels as entry labels, as GKE does (which also writes the
+// dots of a label key as underscores: app.kubernetes.io/name -> k8s-pod/app_kubernetes_io/name).
 const podLabelPrefix = "k8s-pod/"
+
+// The labels GKE puts on a container's entries for the workload that owns its pod (the
+// Deployment behind a ReplicaSet, the CronJob behind a Job).
+const (
+	controllerTypeLabel = "logging.gke.io/top_level_controller_type"
+	controllerNameLabel = "logging.gke.io/top_level_controller_name"
+)
 
 // resourceHeader is the pre-encoded resource and labels fields of a request for one Kube.
 type resourceHeader struct {
@@ -89,9 +98,15 @@ func (c *headerCache) build(k *collector.Kube) *resourceHeader {
 	}
 	b = endMessage(b, s)
 
+	// GKE's own labels first, so the 64-label limit cuts pod labels, not these.
 	if node != "" && k.Pod != "" {
 		b = appendLabel(b, reqLabels, nodeLabel, node)
 		h.labels++
+	}
+	if k.Workload != "" && k.WorkloadKind != "" {
+		b = appendLabel(b, reqLabels, controllerNameLabel, truncateUTF8(k.Workload, maxLabelValueBytes))
+		b = appendLabel(b, reqLabels, controllerTypeLabel, truncateUTF8(k.WorkloadKind, maxLabelValueBytes))
+		h.labels += 2
 	}
 	keys := make([]string, 0, len(k.Labels))
 	for key := range k.Labels {
@@ -103,7 +118,7 @@ func (c *headerCache) build(k *collector.Kube) *resourceHeader {
 			h.cut += len(keys) - i
 			break
 		}
-		lk := truncateUTF8(podLabelPrefix+key, maxLabelKeyBytes)
+		lk := truncateUTF8(podLabelPrefix+strings.ReplaceAll(key, ".", "_"), maxLabelKeyBytes)
 		lv := truncateUTF8(k.Labels[key], maxLabelValueBytes)
 		if len(lk) < len(podLabelPrefix)+len(key) || len(lv) < len(k.Labels[key]) {
 			h.cut++

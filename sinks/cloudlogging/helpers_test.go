@@ -58,7 +58,8 @@ func newTestSink(t testing.TB, f *loggingfake.Server, opts Options) *Sink {
 func shopKube() *collector.Kube {
 	return &collector.Kube{
 		Namespace: "shop", Pod: "cart-7d9f", PodUID: "uid-1", Container: "app", Node: "node-1",
-		Labels: map[string]string{"app": "cart", "app.kubernetes.io/version": "1.2"},
+		Labels:   map[string]string{"app": "cart", "app.kubernetes.io/version": "1.2"},
+		Workload: "cart", WorkloadKind: "Deployment",
 	}
 }
 

@@ -121,7 +121,9 @@ func TestEveryRecordOnce(t *testing.T) {
 			res.GetLabels()["cluster_name"] != testCluster || res.GetLabels()["project_id"] != testProject {
 			t.Fatalf("entry %d: resource %v", i, res)
 		}
-		if e.GetLabels()["k8s-pod/app"] != "cart" || e.GetLabels()["compute.googleapis.com/resource_name"] != "node-1" {
+		if l := e.GetLabels(); l["k8s-pod/app"] != "cart" || l["k8s-pod/app_kubernetes_io/version"] != "1.2" ||
+			l["compute.googleapis.com/resource_name"] != "node-1" ||
+			l["logging.gke.io/top_level_controller_type"] != "Deployment" || l["logging.gke.io/top_level_controller_name"] != "cart" {
 			t.Fatalf("entry %d: labels %v", i, e.GetLabels())
 		}
 		if r.Stream == collector.StreamStdout {
