@@ -307,3 +307,29 @@ sinks:
 	a.listens = [][2]string{{"tcp", metrics}}
 	return a, metrics, newCRILogWriter(t, dir)
 }
+
+// TestCheckCloudLogging: `tailgate check` accepts a GKE cloud_logging sink with nothing but its
+// type (project, location and cluster come from the metadata server at run time, which check
+// does not contact), and refuses a value the sink would refuse at run time, naming its key.
+func TestCheckCloudLogging(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(name, sink string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte("data_dir: "+dir+"/data\ninputs:\n  - {name: p, type: tail, paths: [\""+dir+"/*.log\"]}\nsinks:\n  - "+sink+"\n"), 0o644)
+		return p
+	}
+	if code, out, errOut := runCLI(t, "check", "--config", cfg("good.yaml", "{name: gcl, type: cloud_logging}")); code != 0 {
+		t.Errorf("check of a GKE default sink: code %d, out %q, err %q", code, out, errOut)
+	}
+	for _, c := range []struct{ sink, want string }{
+		{"{name: gcl, type: cloud_logging, stdout_severity: LOUD}", "stdout_severity"},
+		{"{name: gcl, type: cloud_logging, log_id: '{nope}'}", "unknown placeholder {nope}"},
+		{"{name: gcl, type: cloud_logging, future_timestamp: keep}", "future_timestamp"},
+		{"{name: gcl, type: cloud_logging, oversize: drop}", "oversize"},
+	} {
+		code, _, errOut := runCLI(t, "check", "--config", cfg("bad.yaml", c.sink))
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("check of %s: code %d, err %q, want 1 and %q", c.sink, code, errOut, c.want)
+		}
+	}
+}
