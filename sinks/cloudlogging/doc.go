@@ -26,7 +26,8 @@
 //     keeps the deeper part as JSON text.
 //   - insertId is the record's id and timestamp the record's time, so a retry or a replay
 //     after a crash is de-duplicated by Cloud Logging (same insertId and timestamp).
-//   - A record the pipeline split at the entry limit carries split {uid, index}.
+//   - A record the pipeline split at the entry limit carries split {uid, index}; its parts are
+//     text (a JSON object cut in pieces is no longer one), each textPayload a piece of the line.
 //
 // # Structured-logging fields honoured (top level of a JSON payload)
 //
@@ -63,7 +64,9 @@
 // max_entries_per_request entries and stays under 10 MB. A timestamp more than a day ahead is
 // clamped to the record's own time (or now) or dead-lettered (future_timestamp). Per-entry
 // errors of a partial success become RecordErrors; UNAVAILABLE, DEADLINE_EXCEEDED,
-// RESOURCE_EXHAUSTED, INTERNAL are retried by the pipeline; PERMISSION_DENIED, NOT_FOUND and
+// RESOURCE_EXHAUSTED, INTERNAL are retried by the pipeline (no sooner than a RetryInfo detail
+// asks); a request refused as a whole with INVALID_ARGUMENT (the API names no entry when none
+// was written) is dead-lettered with that reason; PERMISSION_DENIED, NOT_FOUND and
 // UNAUTHENTICATED keep the batch and retry it every permission_retry, with a warning and the
 // tailgate_cloud_logging_refused gauge set.
 //

@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"cloud.google.com/go/logging/apiv2/loggingpb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -166,6 +168,9 @@ func (s *Sink) write(ctx context.Context, sc *sendScratch, errs *collector.Recor
 	switch {
 	case ctx.Err() != nil || retryable(code):
 		sc.rest = append(sc.rest, sc.idx...)
+		if d := retryInfo(st); d > 0 {
+			return collector.RetryAfter(werr, min(d, s.set.PermissionRetry))
+		}
 		return werr
 	case refused(code):
 		s.metrics.Refused.Set(1)
@@ -208,6 +213,17 @@ func (s *Sink) partial(sc *sendScratch, pe *loggingpb.WriteLogEntriesPartialErro
 		}
 	}
 	return true
+}
+
+// retryInfo returns the delay a google.rpc.RetryInfo detail of st asks for (quota errors
+// carry one), or 0.
+func retryInfo(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			return ri.GetRetryDelay().AsDuration()
+		}
+	}
+	return 0
 }
 
 // partialErrors returns the WriteLogEntriesPartialErrors detail of st, or nil.

@@ -5,14 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -225,6 +228,9 @@ func TestRefusedProject(t *testing.T) {
 	if !strings.Contains(err.Error(), "PermissionDenied") {
 		t.Fatalf("Send: %v, want the API's PERMISSION_DENIED in it", err)
 	}
+	if d := retryAfterOf(err); d != 90*time.Second {
+		t.Fatalf("retry after %v, want the permission_retry of 90s", d)
+	}
 	if g := testutil.ToFloat64(s.Metrics().Refused); g != 1 {
 		t.Fatalf("refused gauge %v, want 1", g)
 	}
@@ -257,6 +263,38 @@ func TestUnavailable(t *testing.T) {
 	if !strings.Contains(err.Error(), "projects/"+testProject+"/logs/stdout") {
 		t.Fatalf("error %q does not name the log", err)
 	}
+}
+
+// TestQuotaRetryInfo: RESOURCE_EXHAUSTED with a RetryInfo detail is retried no sooner than it
+// asks (the pipeline reads the delay from the error).
+func TestQuotaRetryInfo(t *testing.T) {
+	f := startFake(t)
+	s := newTestSink(t, f, Options{})
+	f.SetRequestError(func(*loggingpb.WriteLogEntriesRequest) error {
+		st, _ := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(7 * time.Second)})
+		return st.Err()
+	})
+	err := send(t, s, mixedRecords(2)...)
+	if err == nil || collector.IsPermanent(err) || !strings.Contains(err.Error(), "ResourceExhausted") {
+		t.Fatalf("Send: %v, want a retryable quota error", err)
+	}
+	if d := retryAfterOf(err); d != 7*time.Second {
+		t.Fatalf("retry after %v, want 7s", d)
+	}
+}
+
+// retryAfterOf reads the delay collector.RetryAfter put on err. The pipeline reads it with an
+// unexported function, so the test looks at the wrapper's field by reflection.
+func retryAfterOf(err error) time.Duration {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		v := reflect.ValueOf(e)
+		if v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+			if f := v.Elem().FieldByName("after"); f.IsValid() && f.Type() == reflect.TypeFor[time.Duration]() {
+				return time.Duration(f.Int())
+			}
+		}
+	}
+	return 0
 }
 
 // TestLaterRequestFails: when the first request of a batch went through and a later one fails
