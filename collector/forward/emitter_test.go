@@ -245,3 +245,17 @@ func (h *harness) connections() float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+func (h *harness) closedCount(reason string) float64 {
+	var m dto.Metric
+	if err := h.m.ForwardClosed.WithLabelValues(h.in.name, reason).Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
+
+// waitClosed waits until at least n connections were closed for reason.
+func (h *harness) waitClosed(t *testing.T, reason string, n float64) {
+	t.Helper()
+	h.out.waitFor(t, reason+" closes", func() bool { return h.closedCount(reason) >= n })
+}
