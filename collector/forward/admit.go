@@ -20,7 +20,7 @@ const (
 	closeMaxConnections   = "max_connections"   // refused: max_connections reached, none idle
 	closePerPeerLimit     = "per_peer_limit"    // refused: max_connections_per_peer reached, none idle
 	closeAckWrite         = "ack_write_failed"  // the client does not read its acks, or reset
-	closeEmitFailed       = "emit_failed"       // the pipeline refused a batch
+	closeEmitFailed       = "emit_failed"       // the pipeline refused a batch, or could not make it durable
 	closeReadError        = "read_error"        // reset by the peer, or another socket error
 )
 

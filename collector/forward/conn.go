@@ -245,8 +245,10 @@ func (c *conn) writeAcks(ctx context.Context) {
 					c.closeFor(closeAckWrite)
 					failed = true
 				}
+			} else if ctx.Err() != nil { // not durable: the reader ends, the client resends
+				c.closeFor(closeShutdown)
 			} else {
-				c.nc.Close() // not durable: the reader ends, the client resends
+				c.closeFor(closeEmitFailed)
 			}
 		}
 		c.mu.Lock()
