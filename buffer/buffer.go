@@ -85,6 +85,8 @@ var (
 	ErrTooLarge = errors.New("frame too large for the buffer")
 	// ErrReaderRemoved is returned by Next after RemoveReader.
 	ErrReaderRemoved = errors.New("reader removed")
+	// ErrLocked is returned by Open when another process holds the data dir.
+	ErrLocked = errors.New("data dir locked")
 )
 
 // Buffer is an open data dir. Append may be called from many goroutines.
@@ -129,10 +131,10 @@ type Buffer struct {
 	persistMu sync.Mutex   // one cursor write pass at a time
 	// beforeSync, when set (tests only), runs in every commit before its first fsync.
 	beforeSync func()
-	syncReq   chan struct{}
-	kick      chan struct{}
-	done      chan struct{}
-	wg        sync.WaitGroup
+	syncReq    chan struct{}
+	kick       chan struct{}
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // Open opens or creates the buffer in dir. It truncates torn tails, counts corrupt frames,
