@@ -375,8 +375,8 @@ var keysByType = map[string][]string{
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
-	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
+	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
@@ -498,8 +498,8 @@ func (v *validator) sink(p string, s *SinkConfig) {
 			v.errorf(p, "%s: %s is required for type %s", label, r.key, s.Type)
 		}
 	}
-	if s.Oversize != "" && s.Oversize != "truncate" && s.Oversize != "dead_letter" {
-		v.errorf(p+".oversize", "%s: oversize %q is not one of truncate, dead_letter", label, s.Oversize)
+	if _, err := ParseOversize(s.Oversize); err != nil {
+		v.errorf(p+".oversize", "%s: %v", label, err)
 	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
