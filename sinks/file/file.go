@@ -137,7 +137,7 @@ func trimTornLine(f *os.File) error {
 func (s *Sink) Name() string { return s.name }
 
 // Limits: two batches in flight (one writing while the other waits for its sync); batches of
-// of 1 MiB: every batch in flight holds its buffer frames in memory until it is synced
+// 1 MiB: every batch in flight holds its buffer frames in memory until it is synced
 // (measured on a 512 MiB catch-up: 2 x 1 MiB peaks at ~78 MiB RSS, 2 x 2 MiB at ~95, 1 x 1 MiB
 // at ~60 but 35% slower, as every sync then waits alone).
 func (s *Sink) Limits() collector.Limits {
