@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -87,6 +88,10 @@ func TestConfigTable(t *testing.T) {
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+	ps := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: %s}]\n"
+	f("oversize split", fmt.Sprintf(ps, "split"), "")
+	f("oversize dead_letter", fmt.Sprintf(ps, "dead_letter"), "")
+	f("bad oversize", fmt.Sprintf(ps, "drop"), `c.yaml:2: sink "s": oversize "drop" is not one of split, truncate, dead_letter`)
 }
 
 func TestCheckPaths(t *testing.T) {

@@ -468,8 +468,8 @@ func (v *validator) sink(p string, s *SinkConfig) {
 			v.errorf(p, "%s: %s is required for type %s", label, r.key, s.Type)
 		}
 	}
-	if s.Oversize != "" && s.Oversize != "truncate" && s.Oversize != "dead_letter" {
-		v.errorf(p+".oversize", "%s: oversize %q is not one of truncate, dead_letter", label, s.Oversize)
+	if _, err := ParseOversize(s.Oversize); err != nil {
+		v.errorf(p+".oversize", "%s: %v", label, err)
 	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
