@@ -95,7 +95,7 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 
 	clientOpts := []option.ClientOption{
 		option.WithTelemetryDisabled(),
-		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodec(publishCodec{}))),
+		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(publishCodec{}))),
 	}
 	if cfg.Endpoint != "" {
 		clientOpts = append(clientOpts, option.WithEndpoint(cfg.Endpoint))
