@@ -351,8 +351,8 @@ var keysByType = map[string][]string{
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
-	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
+	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
