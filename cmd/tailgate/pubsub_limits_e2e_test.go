@@ -9,11 +9,31 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tailgate-dev/tailgate/sinks/pubsub/pubsubemu"
 )
+
+// pubsubTopic creates a topic on the emulator, named uniquely from prefix, with a pull
+// subscription of the same name (with message ordering or not); it returns the topic id and
+// the subscription's full name.
+func pubsubTopic(t *testing.T, admin *pubsub.Client, prefix string, ordered bool) (id, sub string) {
+	t.Helper()
+	ctx := context.Background()
+	id = fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	topic := "projects/" + pubsubTestProject + "/topics/" + id
+	sub = "projects/" + pubsubTestProject + "/subscriptions/" + id
+	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: topic}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx, &pb.Subscription{
+		Name: sub, Topic: topic, AckDeadlineSeconds: 60, EnableMessageOrdering: ordered}); err != nil {
+		t.Fatalf("create subscription: %v", err)
+	}
+	return id, sub
+}
 
 // TestPubSubSplitOrderedAgent runs the agent binary against the real Pub/Sub emulator with
 // `ordering_key: "{pod}"`, `max_message_bytes: 2048` and `oversize: split`: two pods write
@@ -23,17 +43,7 @@ import (
 func TestPubSubSplitOrderedAgent(t *testing.T) {
 	addr := pubsubemu.Addr(t)
 	admin := pubsubAdmin(t, addr)
-	ctx := context.Background()
-	id := fmt.Sprintf("tailgate-split-%d", time.Now().UnixNano())
-	topic := "projects/" + pubsubTestProject + "/topics/" + id
-	sub := "projects/" + pubsubTestProject + "/subscriptions/" + id
-	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: topic}); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx, &pb.Subscription{
-		Name: sub, Topic: topic, AckDeadlineSeconds: 60, EnableMessageOrdering: true}); err != nil {
-		t.Fatalf("create subscription: %v", err)
-	}
+	id, sub := pubsubTopic(t, admin, "tailgate-split", true)
 
 	dir := t.TempDir()
 	metrics := "127.0.0.1:" + strconv.Itoa(freePort(t))
