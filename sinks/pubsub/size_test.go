@@ -179,6 +179,7 @@ func BenchmarkRecordBytes(b *testing.B) {
 	s := newTestSink(b, "127.0.0.1:1", testTopic, Options{})
 	rs := makeRecords(1000, 60, "bench")
 	b.ReportAllocs()
+	defer reportCPUPerOp(b)()
 	for i := 0; b.Loop(); i++ {
 		s.recordBytes(rs[i%len(rs)])
 	}
@@ -190,6 +191,7 @@ func BenchmarkAppendKey(b *testing.B) {
 	rs := makeRecords(1000, 60, "bench")
 	var dst []byte
 	b.ReportAllocs()
+	defer reportCPUPerOp(b)()
 	for i := 0; b.Loop(); i++ {
 		dst = s.AppendKey(dst[:0], rs[i%len(rs)])
 	}
