@@ -43,8 +43,14 @@ type arena struct {
 	enc collector.Encoder
 }
 
-// reset makes the arena's last chunk writable again, once no message refers to it.
-func (a *arena) reset() { a.buf = a.buf[:0] }
+// reset makes the arena's last chunk writable again, once no message refers to it. A chunk
+// grown past arenaMaxChunk for a huge record is dropped rather than kept for the next batch.
+func (a *arena) reset() {
+	if cap(a.buf) > arenaMaxChunk {
+		a.buf = nil
+	}
+	a.buf = a.buf[:0]
+}
 
 // encode appends r's envelope and returns it as a slice of its own, with capacity clipped so
 // nothing appended to it can reach the next message. need is an upper bound of its size.

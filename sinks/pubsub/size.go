@@ -68,10 +68,14 @@ func messageBytes(data, attrs, key int) int {
 	return protowire.SizeTag(1) + protowire.SizeBytes(data) + attrs + key
 }
 
-// dataBound is an upper bound of r's envelope size, for sizing the arena.
+// dataBound is an upper bound of r's envelope size, for sizing the arena: the 6x bound, or
+// for a big record (where 6x would reserve megabytes for nothing) its size, measured.
 func (s *Sink) dataBound(r *collector.Record) int {
 	data, _ := s.sizes.fixed(r)
-	return data + 6*(len(r.Message)+len(r.Tag))
+	if n := data + 6*(len(r.Message)+len(r.Tag)); n <= arenaChunk {
+		return n
+	}
+	return data + quotedLen(r.Message, quoteChunk) + quotedLen(r.Tag, quoteChunk) - 2*len(`""`)
 }
 
 // quoteChunk is how much of a string quotedLen encodes at a time: its scratch stays small

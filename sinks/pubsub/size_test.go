@@ -196,3 +196,16 @@ func BenchmarkAppendKey(b *testing.B) {
 		dst = s.AppendKey(dst[:0], rs[i%len(rs)])
 	}
 }
+
+// TestDataBound: the arena is sized by a bound that holds, and that is exact for a big record.
+func TestDataBound(t *testing.T) {
+	s := newTestSink(t, "127.0.0.1:1", testTopic, Options{})
+	for _, size := range []int{0, 60, arenaChunk / 6, arenaChunk, 3 << 20} {
+		r := makeRecords(1, size, "bound")[0]
+		r.Message = append(r.Message, "é\"\n\x01"...)
+		got, n := s.dataBound(r), len(r.AppendJSON(nil))
+		if got < n || size >= arenaChunk && got != n {
+			t.Errorf("%d-byte message: dataBound %d, envelope %d", size, got, n)
+		}
+	}
+}
