@@ -37,8 +37,8 @@ type Options struct {
 	// PublishTimeout bounds the client's own retries of one publish request; default 60s.
 	// Key: publish_timeout.
 	PublishTimeout time.Duration
-	// Compression gzips publish requests larger than 1 KiB: logs compress 5-10x, at a CPU
-	// cost. Key: compression.
+	// Compression gzips publish requests: logs compress 5-10x, at a CPU cost. Key:
+	// compression.
 	Compression bool
 
 	// Request sizing, for tuning and tests; the defaults fit logs (the pipeline has already
