@@ -16,7 +16,9 @@ import (
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -392,5 +394,53 @@ func TestSendAfterClose(t *testing.T) {
 	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// payloadSizes records the size of each request payload a server received, before and after
+// decompression.
+type payloadSizes struct {
+	mu                 sync.Mutex
+	length, compressed int
+}
+
+func (p *payloadSizes) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (p *payloadSizes) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (p *payloadSizes) HandleConn(context.Context, stats.ConnStats) {}
+func (p *payloadSizes) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if in, ok := s.(*stats.InPayload); ok {
+		p.mu.Lock()
+		p.length += in.Length
+		p.compressed += in.CompressedLength
+		p.mu.Unlock()
+	}
+}
+
+// TestCompressedPublish: with compression the requests are gzipped on the wire and arrive
+// whole.
+func TestCompressedPublish(t *testing.T) {
+	sizes := &payloadSizes{}
+	srv, addr := newAckServer(t, true, grpc.StatsHandler(sizes))
+	s := newTestSink(t, addr, testTopic, Options{Compression: true})
+	rs := makeRecords(300, 500, "gz")
+	if err := send(t, s, rs); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	_, msgs := srv.stats()
+	got := map[string]*pb.PubsubMessage{}
+	for _, m := range msgs {
+		got[m.Attributes["id"]] = m
+	}
+	for _, r := range rs {
+		if m := got[r.ID.String()]; m == nil || !bytes.Equal(m.Data, r.AppendJSON(nil)) {
+			t.Fatalf("record %s missing or changed", r.ID)
+		}
+	}
+	sizes.mu.Lock()
+	defer sizes.mu.Unlock()
+	if sizes.compressed <= 0 || sizes.compressed*3 > sizes.length {
+		t.Errorf("%d request bytes went over the wire as %d: want gzip (repetitive logs shrink 3x and more)", sizes.length, sizes.compressed)
 	}
 }
