@@ -88,10 +88,21 @@ func TestConfigTable(t *testing.T) {
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+
+	cl := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: l, type: cloud_logging, "
+	f("cloud_logging GKE defaults", cl+"project: p}]\n", "")
+	f("cloud_logging all keys", cl+"project: p, log_id: '{namespace}', location: europe-west1, cluster_name: c, stdout_severity: DEBUG, "+
+		"stderr_severity: WARNING, future_timestamp: dead_letter, oversize: split, max_entry_bytes: 200KiB, "+
+		"max_entries_per_request: 500, request_timeout: 30s, permission_retry: 5m}]\n", "")
+	f("cloud_logging bad oversize", cl+"oversize: cut}]\n", `oversize "cut" is not one of split, truncate, dead_letter`)
+	f("cloud_logging bad future", cl+"future_timestamp: keep}]\n", "future_timestamp \"keep\" is not one of clamp, dead_letter")
+	f("cloud_logging entry too big", cl+"max_entry_bytes: 1MiB}]\n", "max_entry_bytes must be between 4KiB and 256KiB")
+	f("cloud_logging key of pubsub", cl+"topic: t}]\n", "key topic does not apply to type cloud_logging")
+	f("bad oversize", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: cut}]\n",
+		`oversize "cut" is not one of split, truncate, dead_letter`)
 	ps := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: %s}]\n"
-	f("oversize split", fmt.Sprintf(ps, "split"), "")
-	f("oversize dead_letter", fmt.Sprintf(ps, "dead_letter"), "")
-	f("bad oversize", fmt.Sprintf(ps, "drop"), `c.yaml:2: sink "s": oversize "drop" is not one of split, truncate, dead_letter`)
+	f("pubsub oversize split", fmt.Sprintf(ps, "split"), "")
+	f("pubsub oversize dead_letter", fmt.Sprintf(ps, "dead_letter"), "")
 }
 
 func TestCheckPaths(t *testing.T) {
