@@ -2,10 +2,12 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/googleapis/gax-go/v2"
@@ -196,16 +198,22 @@ func (e *notSentError) Error() string {
 
 // publish sends one request. The generated client retries transient codes itself within
 // PublishTimeout, as the Publisher would; what is left is the pipeline's to retry. (The
-// timeout is set on ctx: gax ignores its own when ctx already has a deadline.)
+// timeout is set on ctx: gax ignores its own when ctx already has a deadline.) When the
+// timeout ends the client's retries, the error says what the last attempt failed with, and
+// carries its RetryInfo for the pipeline.
 func (s *Sink) publish(ctx context.Context, req *pb.PublishRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
-	var opts []gax.CallOption
+	r := &publishRetryer{next: s.retryer()}
+	opts := []gax.CallOption{gax.WithRetry(func() gax.Retryer { return r })}
 	if s.opts.Compression {
 		opts = append(opts, gax.WithGRPCOptions(grpc.UseCompressor(gzip.Name)))
 	}
 	resp, err := s.client.TopicAdminClient.Publish(ctx, req, opts...)
 	if err != nil {
+		if r.last != nil && ctx.Err() != nil && !errors.Is(err, r.last) {
+			err = &retriedError{err: err, last: r.last}
+		}
 		return err
 	}
 	if got, want := len(resp.GetMessageIds()), len(req.Messages); got != want {
@@ -213,6 +221,48 @@ func (s *Sink) publish(ctx context.Context, req *pb.PublishRequest) error {
 	}
 	return nil
 }
+
+// retryer returns the client's own retry policy for Publish (codes and backoff).
+func (s *Sink) retryer() gax.Retryer {
+	var cs gax.CallSettings
+	for _, o := range s.client.TopicAdminClient.CallOptions.Publish {
+		o.Resolve(&cs)
+	}
+	if cs.Retry == nil {
+		return nil
+	}
+	return cs.Retry()
+}
+
+// publishRetryer is the client's retry policy, remembering the last error it saw, not
+// retrying what cannot succeed (a string field gRPC refuses to marshal, as the client's
+// Publisher does), and waiting at least as long as a RetryInfo detail asks.
+type publishRetryer struct {
+	next gax.Retryer // nil: no retries
+	last error
+}
+
+func (r *publishRetryer) Retry(err error) (time.Duration, bool) {
+	r.last = err
+	if r.next == nil || permanent(err) {
+		return 0, false
+	}
+	d, ok := r.next.Retry(err)
+	return max(d, serverRetryDelay(err)), ok
+}
+
+// retriedError is a publish that ran out of time while the client was retrying: err (the
+// deadline) with the error of the last attempt, which names the cause and carries its
+// RetryInfo.
+type retriedError struct {
+	err, last error
+}
+
+func (e *retriedError) Error() string {
+	return fmt.Sprintf("%v (retrying after: %v)", e.err, e.last)
+}
+
+func (e *retriedError) Unwrap() []error { return []error{e.err, e.last} }
 
 // result turns the requests' outcomes into Send's answer (see Send). Record errors are listed
 // in batch order, so the pipeline resends what it retries in the order it was read.

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -352,6 +353,49 @@ func TestServerRetryDelay(t *testing.T) {
 	f(errors.New("plain"), 0)
 	long, _ := status.New(codes.Unavailable, "bogus").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Hour)})
 	f(long.Err(), maxServerRetryDelay)
+}
+
+// quotaReactor answers every publish with RESOURCE_EXHAUSTED and a RetryInfo detail.
+type quotaReactor struct{ delay time.Duration }
+
+func (q quotaReactor) React(any) (bool, any, error) {
+	st, _ := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(q.delay)})
+	return true, nil, st.Err()
+}
+
+// TestRetriedUntilTheTimeout: the client retries quota errors itself until publish_timeout;
+// the error then still names the cause and carries the service's RetryInfo.
+func TestRetriedUntilTheTimeout(t *testing.T) {
+	srv := newPstest(t, pstest.ServerReactorOption{FuncName: "Publish", Reactor: quotaReactor{delay: 50 * time.Millisecond}})
+	s := newTestSink(t, srv.Addr, testTopic, Options{PublishTimeout: 300 * time.Millisecond})
+	err := send(t, s, makeRecords(3, 10, "quota"))
+	if err == nil || collector.IsPermanent(err) {
+		t.Fatalf("err %v, want retryable", err)
+	}
+	if !strings.Contains(err.Error(), "ResourceExhausted") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err %q does not say the client retried a quota error until the deadline", err)
+	}
+	if d := serverRetryDelay(err); d != 50*time.Millisecond {
+		t.Errorf("RetryInfo lost: %v", d)
+	}
+}
+
+func TestPublishRetryer(t *testing.T) {
+	s := newTestSink(t, "127.0.0.1:1", testTopic, Options{})
+	f := func(err error, wantRetry bool, atLeast time.Duration) {
+		t.Helper()
+		r := &publishRetryer{next: s.retryer()}
+		d, ok := r.Retry(err)
+		if ok != wantRetry || ok && d < atLeast || r.last != err {
+			t.Errorf("Retry(%v) = %v %v, want %v (at least %v), last kept", err, d, ok, wantRetry, atLeast)
+		}
+	}
+	withInfo, _ := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(2 * time.Second)})
+	f(withInfo.Err(), true, 2*time.Second)
+	f(status.Error(codes.Unavailable, "down"), true, 0)
+	f(status.Error(codes.Internal, "grpc: error while marshaling: string field contains invalid UTF-8"), false, 0)
+	f(status.Error(codes.NotFound, "topic"), false, 0)
+	f(status.Error(codes.Unauthenticated, "token"), false, 0) // the client does not retry it; the pipeline does
 }
 
 func TestConcurrentSends(t *testing.T) {
