@@ -110,7 +110,7 @@ type SinkConfig struct {
 	// pubsub
 	OrderingKey     string   `yaml:"ordering_key"`      // template, e.g. "{namespace}/{pod}"
 	MaxMessageBytes Size     `yaml:"max_message_bytes"` // default and max ~10 MB
-	Oversize        string   `yaml:"oversize"`          // truncate | dead_letter
+	Oversize        string   `yaml:"oversize"`          // split | truncate | dead_letter
 	PublishTimeout  Duration `yaml:"publish_timeout"`
 	Compression     bool     `yaml:"compression"`
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -101,6 +102,9 @@ func TestConfigTable(t *testing.T) {
 	f("cloud_logging key of pubsub", cl+"topic: t}]\n", "key topic does not apply to type cloud_logging")
 	f("bad oversize", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: cut}]\n",
 		`oversize "cut" is not one of split, truncate, dead_letter`)
+	ps := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: %s}]\n"
+	f("pubsub oversize split", fmt.Sprintf(ps, "split"), "")
+	f("pubsub oversize dead_letter", fmt.Sprintf(ps, "dead_letter"), "")
 	fwd := "sinks: [{name: s, type: stdout}]\ninputs: [{name: a, type: forward, listen: ':24224', "
 	f("forward limits", fwd+"handshake_timeout: 5s, frame_timeout: 1m, max_connections_per_peer: 8, max_buffered_bytes: 64MiB}]\n", "")
 	f("forward budget below a chunk", fwd+"max_chunk_bytes: 8MiB, max_buffered_bytes: 1MiB}]\n", "max_buffered_bytes (1048576) must hold one max_chunk_bytes frame")

@@ -249,17 +249,7 @@ func TestPubSubEmulatorAgent(t *testing.T) {
 // subscription: every record arrives as an envelope with matching attributes, and the same
 // record always carries the same id, so deduplicating by id leaves exactly one per record.
 func testPubSubKillReplay(t *testing.T, emulator string, admin *pubsub.Client) {
-	ctx := context.Background()
-	id := fmt.Sprintf("tailgate-e2e-%d", time.Now().UnixNano())
-	topic := "projects/" + pubsubTestProject + "/topics/" + id
-	sub := "projects/" + pubsubTestProject + "/subscriptions/" + id
-	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: topic}); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx,
-		&pb.Subscription{Name: sub, Topic: topic, AckDeadlineSeconds: 60}); err != nil {
-		t.Fatalf("create subscription: %v", err)
-	}
+	id, sub := pubsubTopic(t, admin, "tailgate-e2e", false)
 
 	dir := t.TempDir()
 	a := newPubSubAgent(t, dir, emulator, id)
