@@ -236,7 +236,7 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 			f.readOff = end
 			r.handleLine(s, f, data[p:p+nl], start, end, false)
 			p += nl + 1
-			if len(r.arena) >= flushBytes || len(r.batch.Records) >= flushRecords {
+			if len(r.arena) >= flushBytes || len(r.batch.Records) >= r.in.flushRecords {
 				r.markDirty(f)
 				if err := r.flush(ctx); err != nil {
 					return consumed + int64(p), err

@@ -47,6 +47,7 @@ type Input struct {
 	rotateWait   time.Duration
 	shutdownWait time.Duration
 	readBuf      int // read buffer size override (tests); 0 = sized from maxLine
+	flushRecords int // records per emitted batch at most (tests make it 1 to crash between any two)
 
 	metrics *collector.Metrics
 	log     *slog.Logger
@@ -77,6 +78,7 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		ignoreOld:    time.Duration(cfg.IgnoreOlder),
 		nReaders:     2,
 		rotateWait:   DefaultRotateWait,
+		flushRecords: flushRecords,
 		shutdownWait: 5 * time.Second,
 		metrics:      m,
 		log:          log,
