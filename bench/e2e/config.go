@@ -10,7 +10,7 @@ import (
 
 // writeConfig writes the tailgate.yaml of one run (the DESIGN.md config contract): the tree's
 // containers/*.log tailed from head, a group-committed buffer, one file sink, no routes.
-func writeConfig(path, dataDir, treeDir, out, listen string) error {
+func writeConfig(path, dataDir, treeDir, out, listen, multiline string) error {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // JSON strings are YAML
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_name: bench\n")
@@ -21,6 +21,9 @@ func writeConfig(path, dataDir, treeDir, out, listen string) error {
 	fmt.Fprintf(&b, "kubernetes:\n  enabled: false\n")
 	fmt.Fprintf(&b, "inputs:\n  - name: pods\n    type: tail\n    paths: [%s]\n    format: auto\n    read_from: head\n",
 		q(treeDir+"/containers/*.log"))
+	if multiline != "" {
+		fmt.Fprintf(&b, "    multiline: {detect: [%s]}\n", multiline)
+	}
 	fmt.Fprintf(&b, "sinks:\n  - name: local\n    type: file\n    path: %s\n", q(out))
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write config: %w", err)

@@ -25,6 +25,8 @@ type options struct {
 	Keep    bool
 	NoWarm  bool
 	Label   string
+	// Multiline, when set, turns the tail input's multiline joining on with these detectors.
+	Multiline string
 
 	Env  []string      // extra environment for the binary (tests)
 	Poll time.Duration // /metrics poll interval; 100ms when zero
@@ -59,6 +61,9 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 	m, err := readManifest(o.Data)
 	if err != nil {
 		return nil, err
+	}
+	if o.Multiline != "" && m.TotalRecordsJoined > 0 {
+		m.TotalRecords = m.TotalRecordsJoined // each stack trace comes out as one record
 	}
 	bin, err := filepath.Abs(o.Bin)
 	if err != nil {
@@ -120,7 +125,7 @@ func runOnce(ctx context.Context, o options, bin, data string, m *manifest, dir 
 		return r, err
 	}
 	cfg, out := filepath.Join(dir, "tailgate.yaml"), filepath.Join(outDir, "out.jsonl")
-	if err := writeConfig(cfg, dataDir, data, out, addr); err != nil {
+	if err := writeConfig(cfg, dataDir, data, out, addr, o.Multiline); err != nil {
 		return r, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "tailgate.log"))
