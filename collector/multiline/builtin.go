@@ -66,6 +66,11 @@ func (b builtin) start(line []byte) uint8 {
 	if len(line) == 0 {
 		return 0
 	}
+	if line[0] == '{' && line[len(line)-1] == '}' {
+		// A JSON record (structured logging) is whole by itself: a trace it carries is in a
+		// string value, and no runtime prints one frame per line after it.
+		return 0
+	}
 	switch line[0] {
 	case 'T':
 		if b.on(langPython) && string(line) == "Traceback (most recent call last):" {
