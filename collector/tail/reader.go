@@ -61,6 +61,7 @@ type reader struct {
 	// loop at the earliest deadline.
 	heldList []heldRef
 	timer    *time.Timer
+	timerAt  time.Time
 }
 
 type heldRef struct {
@@ -483,13 +484,19 @@ func (r *reader) flushExpired() {
 	clear(r.heldList[len(keep):])
 	r.heldList = keep
 	if !next.IsZero() {
+		r.timerAt = time.Time{} // the earliest deadline is next: set it even if later than the last
 		r.armTimer(next)
 	}
 }
 
-// armTimer makes the loop wake at t at the latest.
+// armTimer makes the loop wake at t at the latest: an earlier wake-up already set stays.
 func (r *reader) armTimer(t time.Time) {
-	r.timer.Reset(max(t.Sub(time.Now()), time.Millisecond))
+	now := time.Now()
+	if r.timerAt.After(now) && !r.timerAt.After(t) {
+		return
+	}
+	r.timerAt = t
+	r.timer.Reset(max(t.Sub(now), time.Millisecond))
 }
 
 // emit appends one record to the batch; its message is copied into the batch's arena.
