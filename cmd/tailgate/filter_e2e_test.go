@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,19 +68,7 @@ sinks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAgent(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent stopped with %v", err)
-		}
-	}()
+	a := runAgentInProcess(t, cfg)
 	var fl *fluent.Fluent
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -39,8 +39,10 @@ func TestTraces(t *testing.T) {
 }
 
 // run feeds lines and returns the records in emission order (the held one flushed at the end).
-func run(rules *Rules, lines []string) []string {
-	j := NewJoiner(rules)
+func run(rules *Rules, lines []string) []string { return run2(NewJoiner(rules), lines) }
+
+// run2 is run on a given joiner.
+func run2(j *Joiner, lines []string) []string {
 	var out []string
 	for _, l := range lines {
 		done, p := j.Feed([]byte(l))
@@ -160,23 +162,6 @@ func TestResume(t *testing.T) {
 			t.Errorf("resume at line %d (state %d): got %q want %q", i, pre[k], got, want)
 		}
 	}
-}
-
-func run2(j *Joiner, lines []string) []string {
-	var out []string
-	for _, l := range lines {
-		done, p := j.Feed([]byte(l))
-		if done.Lines > 0 {
-			out = append(out, string(done.Message))
-		}
-		if p == Alone {
-			out = append(out, l)
-		}
-	}
-	if done, ok := j.Flush(); ok {
-		out = append(out, string(done.Message))
-	}
-	return out
 }
 
 func TestCompileErrors(t *testing.T) {
