@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,6 +110,11 @@ type LoadOptions struct {
 	CheckPaths bool
 	// Getenv expands ${VAR}; nil means os.Getenv.
 	Getenv func(string) string
+	// SinkTypes are the sink types the binary builds, each with the checks its constructor
+	// makes before contacting anything (nil: none). A sink of another type is an error, so
+	// `tailgate check` fails exactly where `tailgate run` would. nil skips the check
+	// (library use, tests of the config alone).
+	SinkTypes map[string]func(SinkConfig) error
 }
 
 // LoadConfig reads, expands, decodes, defaults and validates the file. Problems come back as
@@ -139,7 +145,7 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 		ApplyInputDefaults(&cfg.Inputs[i])
 	}
 	ast := parseAST(expanded)
-	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths}
+	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths, sinkTypes: opts.SinkTypes}
 	v.config(&cfg)
 	if len(v.errs) > 0 {
 		return nil, v.errs
@@ -216,6 +222,7 @@ type validator struct {
 	file       string
 	ast        *ast.File
 	checkPaths bool
+	sinkTypes  map[string]func(SinkConfig) error
 	errs       ConfigErrors
 }
 
@@ -333,6 +340,10 @@ func (v *validator) config(c *Config) {
 				v.errorf(p+".match", "routes[%d].match: bad pattern %q: %v", i, pat, err)
 			}
 		}
+		if len(r.Match.Labels) > 0 && !c.Kubernetes.Enabled {
+			// Without the watch no record has labels: the route would match nothing, silently.
+			v.errorf(p+".match.labels", "routes[%d].match.labels: pod labels come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
 	}
 }
 
@@ -343,8 +354,8 @@ var keysByType = map[string][]string{
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
-	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
+	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
@@ -386,8 +397,10 @@ func (v *validator) input(p string, in *InputConfig) {
 			if _, err := filepath.Match(g, ""); err != nil {
 				v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: bad glob %q: %v", label, g, err)
 			} else if v.checkPaths && j < len(in.Paths) {
-				if _, err := os.Stat(filepath.Dir(g)); err != nil {
-					v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+				if dir := globBase(g); dir != "" {
+					if _, err := os.Stat(dir); err != nil {
+						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+					}
 				}
 			}
 		}
@@ -493,8 +506,8 @@ func (v *validator) sink(p string, s *SinkConfig) {
 			v.errorf(p, "%s: %s is required for type %s", label, r.key, s.Type)
 		}
 	}
-	if s.Oversize != "" && s.Oversize != "truncate" && s.Oversize != "dead_letter" {
-		v.errorf(p+".oversize", "%s: oversize %q is not one of truncate, dead_letter", label, s.Oversize)
+	if _, err := ParseOversize(s.Oversize); err != nil {
+		v.errorf(p+".oversize", "%s: %v", label, err)
 	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
@@ -502,6 +515,36 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	if s.Type == "file" && s.Path != "" && v.checkPaths {
 		v.writableDir(p+".path", label+": path", filepath.Dir(s.Path))
 	}
+	if v.sinkTypes != nil {
+		check, built := v.sinkTypes[s.Type]
+		switch {
+		case !built:
+			names := make([]string, 0, len(v.sinkTypes))
+			for t := range v.sinkTypes {
+				names = append(names, t)
+			}
+			slices.Sort(names)
+			v.errorf(p+".type", "%s: type %s is not built into this binary (it has: %s)", label, s.Type, strings.Join(names, ", "))
+		case check != nil:
+			if err := check(*s); err != nil {
+				v.errorf(p, "%s: %v", label, err)
+			}
+		}
+	}
+}
+
+// globBase returns the longest directory of pattern without glob metacharacters: the part that
+// must exist for the glob to ever match ("/var/log/pods/*/*/*.log" -> "/var/log/pods").
+func globBase(pattern string) string {
+	dir := filepath.Dir(pattern)
+	for strings.ContainsAny(dir, "*?[\\") {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+	return dir
 }
 
 // writableDir reports a directory that does not exist and cannot be created, or is not a
