@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 // goldenConfig builds the input config a golden .want header asks for.
@@ -191,4 +192,54 @@ func TestMultilineTraceAtEOF(t *testing.T) {
 		t.Fatal(err)
 	}
 	equalMessages(t, got, []string{javaTrace})
+}
+
+// TestMultilineChooser: a per-container choice (what a pod annotation would drive) replaces
+// the input's rules for that container only: here one pod joins Python tracebacks, another
+// joins nothing, the rest keep the configured Java rules.
+func TestMultilineChooser(t *testing.T) {
+	py := "Traceback (most recent call last):\n  File \"/app/x.py\", line 1, in <module>\nKeyError: 'id'"
+	tr := newKubeTree(t)
+	tr.add(t, "shop", "py", "app", criOf("stderr", py+"\n"+javaTrace+"\nend"))
+	tr.add(t, "shop", "plain", "app", criOf("stderr", javaTrace+"\nend"))
+	tr.add(t, "shop", "java", "app", criOf("stderr", py+"\n"+javaTrace+"\nend"))
+	cfg := collector.InputConfig{Paths: []string{tr.glob()},
+		Multiline: collector.MultilineConfig{Detect: []string{"java"}, FlushAfter: collector.Duration(50 * time.Millisecond)}}
+	in := testInput(t, cfg)
+	pyRules, err := multiline.Compile(multiline.Config{Detect: []string{"python"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.SetMultilineChooser(func(k *collector.Kube, configured *multiline.Rules) *multiline.Rules {
+		switch k.Pod {
+		case "py":
+			return pyRules
+		case "plain":
+			return nil
+		}
+		return configured
+	})
+	em := newFakeEmitter(nil)
+	stop := start(t, in, em)
+	pyLines, javaLines := strings.Split(py, "\n"), strings.Split(javaTrace, "\n")
+	want := map[string][]string{
+		"py":    append(append([]string{py}, javaLines...), "end"),
+		"plain": append(append([]string(nil), javaLines...), "end"),
+		"java":  append(append(append([]string(nil), pyLines...), javaTrace), "end"),
+	}
+	n := 0
+	for _, w := range want {
+		n += len(w)
+	}
+	em.waitRecords(t, n)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	byPod := map[string][]gotRecord{}
+	for _, r := range em.snapshot() {
+		byPod[r.Kube.Pod] = append(byPod[r.Kube.Pod], r)
+	}
+	for pod, w := range want {
+		t.Run(pod, func(t *testing.T) { equalMessages(t, byPod[pod], w) })
+	}
 }
