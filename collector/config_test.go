@@ -91,6 +91,23 @@ func TestConfigTable(t *testing.T) {
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
 
+	tail := func(keys string) string {
+		return "inputs:\n  - name: p\n    type: tail\n    paths: [/x/*.log]\n" + keys + "sinks: [{name: s, type: stdout}]\n"
+	}
+	f("multiline", tail("    multiline: {detect: [java, python, go, node, ruby, dotnet], max_lines: 500, max_bytes: 128KiB, flush_after: 2s}\n    detect_level: true\n"), "")
+	f("multiline custom", tail("    multiline: {start: '^\\d{4}-', continue: '^\\s'}\n"), "")
+	f("multiline language", tail("    multiline: {detect: [cobol]}\n"), `c.yaml:5: input "p": multiline.detect: unknown language "cobol"`)
+	f("multiline regexp", tail("    multiline: {start: '('}\n"), `c.yaml:5: input "p": multiline.start: error parsing regexp`)
+	f("multiline key", tail("    multiline: {detekt: [java]}\n"), `unknown field "detekt"`)
+	f("filters", tail("    filters: [{action: drop, namespace: kube-*}, {action: keep, message: 'x', reason: noise}]\n    redact: [{pattern: 'password=\\S+', replacement: 'password=***'}]\n"), "")
+	f("filter action", tail("    filters: [{action: ignore, message: x}]\n"), `c.yaml:5: input "p": filters[0].action "ignore" is not one of drop, keep`)
+	f("filter empty", tail("    filters: [{action: drop}]\n"), "filters[0]: set at least one of namespace, container, message")
+	f("filter regexp", tail("    filters: [{action: drop, message: '['}]\n"), "filters[0].message: error parsing regexp")
+	f("redact empty match", tail("    redact: [{pattern: 'x*'}]\n"), "redact[0].pattern matches the empty string")
+	f("multiline on forward", "inputs: [{name: f, type: forward, listen: ':1', multiline: {detect: [java]}}]\nsinks: [{name: s, type: stdout}]\n",
+		"key multiline does not apply to type forward")
+	f("filters on forward", "inputs: [{name: f, type: forward, listen: ':1', filters: [{action: drop, message: x}]}]\nsinks: [{name: s, type: stdout}]\n", "")
+
 	cl := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: l, type: cloud_logging, "
 	f("cloud_logging GKE defaults", cl+"project: p}]\n", "")
 	f("cloud_logging all keys", cl+"project: p, log_id: '{namespace}', location: europe-west1, cluster_name: c, stdout_severity: DEBUG, "+

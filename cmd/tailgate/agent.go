@@ -16,6 +16,7 @@ import (
 
 	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/filter"
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
@@ -33,6 +34,7 @@ type agent struct {
 	metrics  *collector.Metrics
 	pipeline *collector.Pipeline
 	inputs   []collector.Input
+	filters  []*filter.Rules // per input, nil when it has no filters or redact rules
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
@@ -92,7 +94,13 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			p.Stop(context.Background())
 			return nil, err
 		}
+		rules, err := filter.Compile(ic.Filters, ic.Redact)
+		if err != nil {
+			p.Stop(context.Background())
+			return nil, fmt.Errorf("input %s: %w", ic.Name, err)
+		}
 		a.inputs = append(a.inputs, in)
+		a.filters = append(a.filters, rules)
 	}
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -224,11 +232,15 @@ func (a *agent) run(ctx context.Context) error {
 	inCtx, stopInputs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(a.inputs))
-	for _, in := range a.inputs {
+	for i, in := range a.inputs {
+		var out collector.Emitter = a.pipeline.Emitter(in.Name())
+		if a.filters[i] != nil {
+			out = filter.NewEmitter(out, a.filters[i], a.metrics.InputRedactions.WithLabelValues(in.Name()))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := in.Run(inCtx, a.pipeline.Emitter(in.Name())); err != nil {
+			if err := in.Run(inCtx, out); err != nil {
 				errs <- fmt.Errorf("input %s: %w", in.Name(), err)
 			}
 		}()

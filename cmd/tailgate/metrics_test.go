@@ -58,6 +58,26 @@ func series(name string, kv ...string) string {
 	return labels.FromStrings(append([]string{"__name__", name}, kv...)...).String()
 }
 
+// runAgentInProcess builds and runs the agent for cfg until the test ends, then stops it and
+// expects a clean stop.
+func runAgentInProcess(t *testing.T, cfg *collector.Config) *agent {
+	t.Helper()
+	a, err := newAgent(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent stopped with %v", err)
+		}
+	})
+	return a
+}
+
 // TestAgentMetricsAndHealth runs the agent in-process on a small pod log tree and checks the
 // contract metric names with the values the pipeline must have reached.
 func TestAgentMetricsAndHealth(t *testing.T) {
@@ -82,19 +102,7 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	cfg.Inputs = []collector.InputConfig{{Name: "pods", Type: "tail", Paths: []string{filepath.Join(dir, "containers", "*.log")}}}
 	collector.ApplyInputDefaults(&cfg.Inputs[0])
 	cfg.Sinks = []collector.SinkConfig{{Name: "local", Type: "file", Path: filepath.Join(dir, "out.jsonl")}}
-	a, err := newAgent(context.Background(), &cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent stopped with %v", err)
-		}
-	}()
+	a := runAgentInProcess(t, &cfg)
 	addr := a.MetricsAddr()
 	sent := series("tailgate_sink_records_total", "sink", "local", "result", "sent")
 	deadline := time.Now().Add(20 * time.Second)
