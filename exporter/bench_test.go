@@ -111,7 +111,7 @@ func BenchmarkPodChurn(b *testing.B) {
 			p.Release(s)
 		}
 		p.t.mu.Lock()
-		p.t.sweepLocked()
+		p.t.sweepLocked(1 << 62)
 		p.t.mu.Unlock()
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,18 +22,17 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // format, then each extra writer's output (e.g. a *PodLogs), gzip-compressed when the scraper
 // accepts it. A gather error is logged and the families that were gathered are still served.
 func Handler(g prometheus.Gatherer, extra ...io.WriterTo) http.Handler {
-	return &handler{gatherer: g, extra: extra, log: slog.Default().With("component", "exporter")}
+	return &handler{gatherer: g, extra: extra,
+		warns: newWarnLimiter(slog.Default().With("component", "exporter"), time.Minute)}
 }
 
 type handler struct {
 	gatherer prometheus.Gatherer
 	extra    []io.WriterTo
-	log      *slog.Logger
+	warns    *warnLimiter
 
-	gzips   sync.Pool // *gzip.Writer
-	bufs    sync.Pool // *bufio.Writer
-	warned  atomic.Int64
-	dropped atomic.Int64 // warnings suppressed since the last one logged
+	gzips sync.Pool // *gzip.Writer
+	bufs  sync.Pool // *bufio.Writer
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -103,16 +101,8 @@ func (h *handler) write(w io.Writer) error {
 	return nil
 }
 
-// warn logs at most one line a minute, with the count of the ones it held back.
-func (h *handler) warn(msg string, err error) {
-	now := time.Now().UnixNano()
-	last := h.warned.Load()
-	if now-last < int64(time.Minute) || !h.warned.CompareAndSwap(last, now) {
-		h.dropped.Add(1)
-		return
-	}
-	h.log.Warn(msg, "err", err, "suppressed", h.dropped.Swap(0))
-}
+// warn logs at most one line a minute per message, with the count of the ones it held back.
+func (h *handler) warn(msg string, err error) { h.warns.warn(msg, msg, "err", err) }
 
 // acceptsGzip reports whether an Accept-Encoding header allows gzip (explicitly or by "*")
 // with a non-zero quality.

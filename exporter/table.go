@@ -1,48 +1,84 @@
 package exporter
 
 import (
+	"bytes"
+	"hash/maphash"
 	"io"
+	"slices"
 	"sync"
 	"time"
 )
 
 // seriesHead is what the table keeps for every series: its label text, rendered and escaped
-// once at birth (it is also the index key: escaping makes it unambiguous), and its lifetime.
-// Series types embed it and add their values as atomics.
-type seriesHead struct {
-	labels string // `n1="v1",n2="v2"`, no braces
+// once at birth (it is also the index key: escaping makes it unambiguous), its pod, and its
+// lifetime. Series types embed it and add their values as atomics.
+type seriesHead[P any] struct {
+	// labels is `n1="v1",n2="v2"`, no braces. The buffer is kept when the series is recycled.
+	labels []byte
+	hash   uint64
 
 	// Guarded by table.mu.
+	group    *podGroup[P]
 	refs     int32
-	pos      int   // index in table.all while live
-	doomed   bool  // refs reached 0: to be written once more, then removed
+	pos      int32 // index in table.all while live
+	gpos     int32 // index in group.members
+	doomed   bool  // unreferenced and its pod gone: removed once its final values were scraped
 	queued   bool  // on table.doomed
-	gone     bool  // removed from the table
-	doomedAt int64 // unix nanos of the last release to zero
+	doomedAt int64 // unix nanos when it was doomed
 }
 
-func (h *seriesHead) head() *seriesHead { return h }
+func (h *seriesHead[P]) head() *seriesHead[P] { return h }
 
-// headed is any series type that embeds seriesHead.
-type headed interface{ head() *seriesHead }
+// series is what a table needs of a series type: its head, and how to zero its values when the
+// struct is recycled for another label set.
+type series[S any, P any] interface {
+	*S
+	head() *seriesHead[P]
+	reset()
+}
+
+// podGroup is one pod's series in one table. The pod watch (PodSeen, PodDeleted) marks it
+// watched; a watched pod's series stay while unreferenced, so a counter does not vanish and
+// come back reset while the pod still runs.
+type podGroup[P any] struct {
+	prefix  []byte // `namespace="…",pod="…"`
+	hash    uint64
+	uid     string
+	watched bool
+	members []P
+}
 
 // table is a set of series with one label schema and the families exposed from them. It is
-// the machinery shared by every high-cardinality family set (pod logs, pod resources).
-type table[S any, P interface {
-	*S
-	headed
-}] struct {
+// the machinery shared by every high-cardinality family set (pod logs, tail progress, disk,
+// cgroups). The first two labels are always namespace and pod.
+//
+// Lifecycle: a series lives while it is referenced (acquire/release) or its pod is watched.
+// Then it is doomed, and removed by the first scrape that starts at least two scrape intervals
+// later (that scrape writes it a last time), so every scraper saw its final values; or after
+// linger when nobody scrapes. Series structs, label buffers and pod groups are recycled, so pod
+// churn costs no allocation in steady state.
+type table[S any, P series[S, P]] struct {
 	labelNames []string
 	families   []family[P]
+	weight     int64 // samples one series exposes, charged to the budget
+	budget     *budget
+	seed       maphash.Seed
 
-	mu     sync.Mutex
-	index  map[string]P
-	all    []P
-	doomed []P // released series waiting for their last scrape, in release order
-	// linger bounds how long a doomed series waits for a scrape: an agent nobody scrapes
-	// must not keep every pod it ever saw.
+	mu      sync.Mutex
+	index   hashIndex[P]
+	groups  hashIndex[*podGroup[P]]
+	all     []P
+	doomed  []P // doomed series waiting for their removal, in doom order
+	retired []P // removed while a scrape may still be writing them: recycled when none is
+	free    []P
+	freeG   []*podGroup[P]
+	scrapes int // scrapes in flight (they hold pointers to series)
+
+	// linger bounds how long a doomed series waits for scrapes: an agent nobody scrapes must
+	// not keep every pod it ever saw.
 	linger time.Duration
 	now    func() time.Time
+	clock  scrapeClock
 
 	scratch sync.Pool // *scrapeScratch[P]; one per concurrent scrape
 }
@@ -55,120 +91,317 @@ type scrapeScratch[P any] struct {
 // flushAt is the buffered exposition size at which a scrape hands bytes to the writer.
 const flushAt = 64 << 10
 
-// defaultLinger is how long a released series waits for its last scrape before it is removed
-// unscraped: several scrape intervals of any sane configuration.
+// defaultLinger is how long a doomed series waits for scrapes before it is removed unscraped:
+// several scrape intervals of any sane configuration (three learned intervals if longer).
 const defaultLinger = 10 * time.Minute
 
-func newTable[S any, P interface {
-	*S
-	headed
-}](labelNames []string, families ...family[P]) *table[S, P] {
-	return &table[S, P]{labelNames: labelNames, families: families, index: make(map[string]P),
-		linger: defaultLinger, now: time.Now}
+// maxFree bounds the recycled structs a table keeps, so a burst of pods does not pin memory.
+const maxFree = 4096
+
+func newTable[S any, P series[S, P]](labelNames []string, b *budget, families ...family[P]) *table[S, P] {
+	if len(labelNames) < 2 || labelNames[0] != "namespace" || labelNames[1] != "pod" {
+		panic("exporter: a pod table's first labels are namespace and pod")
+	}
+	if b == nil {
+		b = &budget{}
+	}
+	t := &table[S, P]{labelNames: labelNames, families: families, weight: int64(len(families)), budget: b,
+		seed: maphash.MakeSeed(), linger: defaultLinger, now: time.Now}
+	t.index.init(func(s P) []byte { return s.head().labels })
+	t.groups.init(func(g *podGroup[P]) []byte { return g.prefix })
+	return t
 }
 
+// withWeight sets how many samples one series counts for in the budget, for families that
+// expose more or fewer than one sample per series.
+func (t *table[S, P]) withWeight(w int64) *table[S, P] { t.weight = w; return t }
+
 // acquire returns the series for values (one per label name), creating it or taking one more
-// reference on it. A released series that has not yet had its last scrape is revived.
+// reference on it; nil if a new series would exceed the budget (the refusal is counted). A
+// doomed series is revived with its values.
 func (t *table[S, P]) acquire(values ...string) P {
 	var kb [256]byte
-	key := appendLabels(kb[:0], t.labelNames, values)
+	key, prefixLen := appendPodLabels(kb[:0], t.labelNames, values)
+	h := maphash.Bytes(t.seed, key)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s, ok := t.index[string(key)]; ok {
-		h := s.head()
-		h.refs++
-		h.doomed = false // if it is still on the doomed list, sweep skips it
+	if s, ok := t.index.get(h, key); ok {
+		sh := s.head()
+		sh.refs++
+		sh.doomed = false // if it is still on the doomed list, the sweep skips it
 		return s
 	}
-	s := P(new(S))
-	h := s.head()
-	h.labels = string(key)
-	h.refs = 1
-	h.pos = len(t.all)
-	t.index[h.labels] = s
+	if !t.budget.take(t.weight) {
+		return nil
+	}
+	var s P
+	if n := len(t.free); n > 0 {
+		s = t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+	} else {
+		s = P(new(S))
+	}
+	sh := s.head()
+	sh.labels = append(sh.labels[:0], key...)
+	sh.hash = h
+	sh.refs = 1
+	sh.pos = int32(len(t.all))
+	t.index.put(h, sh.labels, s)
 	t.all = append(t.all, s)
+
+	g := t.groupLocked(key[:prefixLen], true)
+	sh.group = g
+	sh.gpos = int32(len(g.members))
+	g.members = append(g.members, s)
 	return s
 }
 
-// release drops one reference. At zero the series is doomed: the next scrape writes it and
-// removes it, or it is removed unscraped after t.linger. Releasing more often than acquiring
-// is ignored.
+// groupLocked returns the pod group of the rendered prefix, creating it if asked.
+func (t *table[S, P]) groupLocked(prefix []byte, create bool) *podGroup[P] {
+	h := maphash.Bytes(t.seed, prefix)
+	if g, ok := t.groups.get(h, prefix); ok {
+		return g
+	}
+	if !create {
+		return nil
+	}
+	var g *podGroup[P]
+	if n := len(t.freeG); n > 0 {
+		g = t.freeG[n-1]
+		t.freeG[n-1] = nil
+		t.freeG = t.freeG[:n-1]
+	} else {
+		g = new(podGroup[P])
+	}
+	g.prefix = append(g.prefix[:0], prefix...)
+	g.hash = h
+	t.groups.put(h, g.prefix, g)
+	return g
+}
+
+// dropGroupLocked forgets a group with no series that the watch does not hold.
+func (t *table[S, P]) dropGroupLocked(g *podGroup[P]) {
+	if len(g.members) > 0 || g.watched {
+		return
+	}
+	t.groups.del(g.hash, g.prefix, g)
+	g.uid = ""
+	if len(t.freeG) < maxFree {
+		clear(g.members[:cap(g.members)])
+		g.members = g.members[:0]
+		t.freeG = append(t.freeG, g)
+	}
+}
+
+// release drops one reference. At zero the series is doomed unless the watch holds its pod.
+// Releasing more often than acquiring is ignored.
 func (t *table[S, P]) release(s P) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := s.head()
-	if h.refs <= 0 || h.gone {
+	sh := s.head()
+	if sh.refs <= 0 || sh.group == nil {
 		return
 	}
-	h.refs--
-	if h.refs != 0 {
+	sh.refs--
+	if sh.refs != 0 {
 		return
 	}
 	now := t.now().UnixNano()
-	h.doomed, h.doomedAt = true, now
-	if !h.queued {
-		h.queued = true
-		t.doomed = append(t.doomed, s)
+	if !sh.group.watched {
+		t.doomLocked(s, now)
 	}
 	t.expireLocked(now)
 }
 
+// remove drops a series at once, whatever its references, for series whose last value does
+// not matter (an info series replaced by its successor).
+func (t *table[S, P]) remove(s P) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sh := s.head()
+	if sh.group == nil {
+		return // removed already
+	}
+	if sh.queued {
+		if i := slices.Index(t.doomed, s); i >= 0 {
+			t.doomed = slices.Delete(t.doomed, i, i+1)
+		}
+		sh.queued = false
+	}
+	t.removeLocked(s)
+}
+
+func (t *table[S, P]) doomLocked(s P, now int64) {
+	sh := s.head()
+	sh.doomed, sh.doomedAt = true, now
+	if !sh.queued {
+		sh.queued = true
+		t.doomed = append(t.doomed, s)
+	}
+}
+
+// podSeen marks the pod as existing (the watch saw it): its series stay while unreferenced,
+// and the ones already doomed are revived. A new uid replaces the one known for the name.
+func (t *table[S, P]) podSeen(namespace, pod, uid string) {
+	var kb [128]byte
+	prefix, _ := appendPodLabels(kb[:0], t.labelNames[:2], []string{namespace, pod})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.groupLocked(prefix, true)
+	g.watched = true
+	if g.uid != uid {
+		g.uid = uid
+	}
+	for _, s := range g.members {
+		s.head().doomed = false
+	}
+}
+
+// podDeleted marks the pod as gone: its unreferenced series are doomed now, the others when
+// released. A uid that is not the one last seen for the name (a newer pod took the name) is
+// ignored; an empty uid matches any.
+func (t *table[S, P]) podDeleted(namespace, pod, uid string) {
+	var kb [128]byte
+	prefix, _ := appendPodLabels(kb[:0], t.labelNames[:2], []string{namespace, pod})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.groupLocked(prefix, false)
+	if g == nil || (uid != "" && g.uid != "" && g.uid != uid) {
+		return
+	}
+	g.watched, g.uid = false, ""
+	now := t.now().UnixNano()
+	for _, s := range g.members {
+		if s.head().refs == 0 {
+			t.doomLocked(s, now)
+		}
+	}
+	t.dropGroupLocked(g)
+	t.expireLocked(now)
+}
+
+// lingerLocked is how long a doomed series waits for scrapes at most.
+func (t *table[S, P]) lingerLocked() int64 {
+	return max(int64(t.linger), 3*t.clock.interval())
+}
+
 // expireLocked removes, from the front of the doomed list, the series that waited longer
-// than t.linger for a scrape. It stops at the first one still within its time, which bounds
-// how long any series waits to linger plus the time the ones before it were re-released.
+// than the linger time for a scrape. It stops at the first one still within its time, which
+// bounds how long any series waits to linger plus the time the ones before it were re-doomed.
 func (t *table[S, P]) expireLocked(now int64) {
+	linger := t.lingerLocked()
 	k := 0
 	for ; k < len(t.doomed); k++ {
 		s := t.doomed[k]
-		h := s.head()
-		if h.doomed && now-h.doomedAt < int64(t.linger) {
+		sh := s.head()
+		if sh.doomed && now-sh.doomedAt < linger {
 			break
 		}
 		t.doomed[k] = nil
-		h.queued = false
-		if h.doomed {
+		sh.queued = false
+		if sh.doomed {
 			t.removeLocked(s)
 		}
 	}
 	if k > 0 {
-		t.doomed = t.doomed[k:]
+		t.doomed = append(t.doomed[:0], t.doomed[k:]...)
 	}
 }
 
-// snapshot copies the live series into dst (for one scrape) and removes the doomed ones,
-// which are in that copy: this scrape is their last.
+// snapshot copies the live series into dst for one scrape, notes the scrape's time, and
+// removes the doomed series whose time has come: they are in that copy, so this scrape writes
+// them a last time. The caller must call scrapeDone after writing.
 func (t *table[S, P]) snapshot(dst []P) []P {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.scrapes++
 	dst = append(dst[:0], t.all...)
-	t.sweepLocked()
+	now := t.now().UnixNano()
+	t.clock.observe(now)
+	t.sweepLocked(now)
 	return dst
 }
 
-// sweepLocked removes the doomed series still unreferenced; O(doomed), not O(series).
-func (t *table[S, P]) sweepLocked() {
-	for i, s := range t.doomed {
-		t.doomed[i] = nil
-		h := s.head()
-		h.queued = false
-		if h.doomed { // else revived since its release
+func (t *table[S, P]) scrapeDone() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.scrapes--
+	if t.scrapes == 0 {
+		for i, s := range t.retired {
+			t.recycleLocked(s)
+			t.retired[i] = nil
+		}
+		t.retired = t.retired[:0]
+	}
+}
+
+// sweepLocked removes the doomed series doomed at least two scrape intervals ago (or longer
+// than linger); O(doomed), not O(series). Until two scrapes gave an interval, only linger
+// removes.
+func (t *table[S, P]) sweepLocked(now int64) {
+	due := t.lingerLocked()
+	if iv := t.clock.interval(); iv > 0 {
+		due = min(due, 2*iv)
+	}
+	keep := 0
+	for _, s := range t.doomed {
+		sh := s.head()
+		switch {
+		case !sh.doomed: // revived since
+			sh.queued = false
+		case now-sh.doomedAt >= due:
+			sh.queued = false
 			t.removeLocked(s)
+		default:
+			t.doomed[keep] = s
+			keep++
 		}
 	}
-	t.doomed = t.doomed[:0]
+	clear(t.doomed[keep:])
+	t.doomed = t.doomed[:keep]
 }
 
 func (t *table[S, P]) removeLocked(s P) {
-	h := s.head()
-	h.doomed, h.gone = false, true
+	sh := s.head()
 	last := len(t.all) - 1
 	moved := t.all[last]
-	t.all[h.pos] = moved
-	moved.head().pos = h.pos
+	t.all[sh.pos] = moved
+	moved.head().pos = sh.pos
 	t.all[last] = nil
 	t.all = t.all[:last]
-	delete(t.index, h.labels)
+	t.index.del(sh.hash, sh.labels, s)
+
+	g := sh.group
+	lastM := len(g.members) - 1
+	mv := g.members[lastM]
+	g.members[sh.gpos] = mv
+	mv.head().gpos = sh.gpos
+	g.members[lastM] = nil
+	g.members = g.members[:lastM]
+	sh.group = nil
+	t.dropGroupLocked(g)
+
+	sh.doomed = false
+	t.budget.give(t.weight)
+	if t.scrapes > 0 {
+		t.retired = append(t.retired, s)
+	} else {
+		t.recycleLocked(s)
+	}
+}
+
+// recycleLocked keeps a removed series for reuse. No scrape holds it any more, and its last
+// holder released it, so nobody reads or bumps its values.
+func (t *table[S, P]) recycleLocked(s P) {
+	if len(t.free) >= maxFree {
+		return
+	}
+	s.reset()
+	sh := s.head()
+	sh.refs, sh.doomed, sh.queued, sh.doomedAt = 0, false, false, 0
+	t.free = append(t.free, s)
 }
 
 // len reports the number of series in the table (doomed ones included).
@@ -185,13 +418,14 @@ func (t *table[S, P]) WriteTo(w io.Writer) (int64, error) {
 	if sc == nil {
 		sc = &scrapeScratch[P]{buf: make([]byte, 0, flushAt+4<<10)}
 	}
+	sc.snap = t.snapshot(sc.snap)
 	defer func() {
 		clear(sc.snap) // do not keep removed series alive until the next scrape
 		sc.snap = sc.snap[:0]
 		sc.buf = sc.buf[:0]
 		t.scratch.Put(sc)
+		t.scrapeDone()
 	}()
-	sc.snap = t.snapshot(sc.snap)
 
 	var total int64
 	flush := func() error {
@@ -228,4 +462,86 @@ func (t *table[S, P]) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// scrapeClock learns the scrape interval from the start times of recent scrapes: the second
+// longest gap among the last eight. One outlier (a Prometheus restart, an hour without
+// scrapes) does not stretch it; with several scrapers (an HA pair) the longer of their
+// alternating gaps is at least half of each one's interval, so two of them cover one interval
+// of every scraper.
+type scrapeClock struct {
+	last int64
+	gaps [8]int64
+	n    int
+}
+
+func (c *scrapeClock) observe(now int64) {
+	if c.last != 0 && now > c.last {
+		c.gaps[c.n%len(c.gaps)] = now - c.last
+		c.n++
+	}
+	c.last = now
+}
+
+// interval is the learned scrape interval; 0 until two scrapes were seen.
+func (c *scrapeClock) interval() int64 {
+	var first, second int64
+	for i := range min(c.n, len(c.gaps)) {
+		switch g := c.gaps[i]; {
+		case g > first:
+			first, second = g, first
+		case g > second:
+			second = g
+		}
+	}
+	if c.n == 1 {
+		return first
+	}
+	return second
+}
+
+// hashIndex maps rendered label text to values by a 64-bit hash, so a lookup or an insert
+// with a key in a stack buffer allocates nothing. Keys whose hash is taken by another key go
+// to a string-keyed overflow map (in practice never: 2^-64 per pair).
+type hashIndex[V comparable] struct {
+	byHash  map[uint64]V
+	collide map[string]V
+	key     func(V) []byte
+}
+
+func (x *hashIndex[V]) init(key func(V) []byte) {
+	x.byHash = make(map[uint64]V)
+	x.key = key
+}
+
+func (x *hashIndex[V]) get(h uint64, key []byte) (V, bool) {
+	if v, ok := x.byHash[h]; ok && bytes.Equal(x.key(v), key) {
+		return v, true
+	}
+	if len(x.collide) > 0 {
+		v, ok := x.collide[string(key)]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+// put inserts v, whose key must not be present; key must stay valid while v is in the index.
+func (x *hashIndex[V]) put(h uint64, key []byte, v V) {
+	if _, taken := x.byHash[h]; !taken {
+		x.byHash[h] = v
+		return
+	}
+	if x.collide == nil {
+		x.collide = make(map[string]V)
+	}
+	x.collide[string(key)] = v
+}
+
+func (x *hashIndex[V]) del(h uint64, key []byte, v V) {
+	if cur, ok := x.byHash[h]; ok && cur == v {
+		delete(x.byHash, h)
+		return
+	}
+	delete(x.collide, string(key))
 }

@@ -1,0 +1,76 @@
+package exporter
+
+import (
+	"context"
+	"maps"
+	"time"
+)
+
+// ResourceOptions say what the resource scans read.
+type ResourceOptions struct {
+	// LogDir is the kubelet's pod log directory (/var/log/pods); "" turns the disk scan off.
+	LogDir string
+	// Cgroup turns on cgroup v2 CPU and memory per pod, read under CgroupRoot (the host's
+	// /sys/fs/cgroup, mounted into the agent's container). Off by default: cAdvisor exports them.
+	Cgroup     bool
+	CgroupRoot string
+	// Interval between scans; 0 means DefaultResourceInterval.
+	Interval time.Duration
+}
+
+// Defaults of ResourceOptions.
+const (
+	DefaultResourceInterval = 15 * time.Second
+	DefaultCgroupRoot       = "/sys/fs/cgroup"
+)
+
+// RunResources scans every Interval until ctx ends, then releases the series it held. Scan
+// errors are logged at most once a minute each and the scans go on.
+func (p *Pods) RunResources(ctx context.Context, o ResourceOptions) {
+	if o.Interval <= 0 {
+		o.Interval = DefaultResourceInterval
+	}
+	if o.CgroupRoot == "" {
+		o.CgroupRoot = DefaultCgroupRoot
+	}
+	defer func() {
+		p.disk.releaseAll()
+		p.cgroup.releaseAll()
+	}()
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+	for {
+		p.ScanResources(o)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// ScanResources runs one scan of the pod log directory and, if asked, of the pod cgroups. It
+// is called by one goroutine at a time.
+func (p *Pods) ScanResources(o ResourceOptions) {
+	names := make(map[string]podName)
+	if o.LogDir != "" {
+		uids, err := p.disk.scan(o.LogDir)
+		if err != nil {
+			p.warn.warn("disk", "pod log disk scan failed", "err", err)
+		}
+		maps.Copy(names, uids)
+	}
+	if !o.Cgroup {
+		return
+	}
+	p.mu.Lock()
+	maps.Copy(names, p.uids)
+	p.mu.Unlock()
+	root := o.CgroupRoot
+	if root == "" {
+		root = DefaultCgroupRoot
+	}
+	if err := p.cgroup.scan(root, names); err != nil {
+		p.warn.warn("cgroup", "pod cgroup scan failed", "err", err)
+	}
+}
