@@ -1,7 +1,9 @@
 package exporter
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,7 +73,9 @@ func parsePodDir(name string) (podDir, bool) {
 // cgroup scan. A directory that vanishes while it is read is skipped, not an error.
 func (d *podDisk) scan(root string) (map[string]podName, error) {
 	pods, err := os.ReadDir(root)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		pods = nil // not a Kubernetes node (a demo, a test): nothing to measure
+	} else if err != nil {
 		return nil, fmt.Errorf("pod log dir %s: %w", root, err)
 	}
 	uids := make(map[string]podName, len(pods))

@@ -82,6 +82,7 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	cfg.Inputs = []collector.InputConfig{{Name: "pods", Type: "tail", Paths: []string{filepath.Join(dir, "containers", "*.log")}}}
 	collector.ApplyInputDefaults(&cfg.Inputs[0])
 	cfg.Sinks = []collector.SinkConfig{{Name: "local", Type: "file", Path: filepath.Join(dir, "out.jsonl")}}
+	cfg.Metrics.PodResources.LogDir = filepath.Join(dir, "pods")
 	a, err := newAgent(context.Background(), &cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -97,15 +98,20 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	}()
 	addr := a.MetricsAddr()
 	sent := series("tailgate_sink_records_total", "sink", "local", "result", "sent")
+	ctr := func(name string) string {
+		return series(name, "namespace", "shop", "pod", "cart-1", "container", "app")
+	}
+	size := float64(lines.Len())
+	read := ctr("tailgate_pod_log_read_bytes_total")
 	deadline := time.Now().Add(20 * time.Second)
 	var m map[string]float64
 	for {
 		m = scrape(t, addr)
-		if m[sent] == 100 {
+		if m[sent] == 100 && m[read] == size {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sent = %v, want 100", m[sent])
+			t.Fatalf("sent = %v, want 100; read bytes = %v, want %v", m[sent], m[read], size)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -116,6 +122,17 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 		series("tailgate_pod_log_lines_total", "namespace", "shop", "pod", "cart-1", "container", "app", "stream", "stderr"): 25,
 		series("tailgate_buffer_oldest_age_seconds", "sink", "local"):                                                        0,
 		series("tailgate_tail_lag_bytes", "input", "pods"):                                                                   0,
+		ctr("tailgate_pod_log_written_bytes_total"):                                                                          size,
+		ctr("tailgate_pod_log_lag_bytes"):                                                                                    0,
+		ctr("tailgate_pod_log_disk_bytes"):                                                                                   size,
+		ctr("tailgate_pod_log_disk_files"):                                                                                   1,
+		ctr("tailgate_pod_container_restarts"):                                                                               0,
+		series("tailgate_exporter_series"):                                                                                   2*2 + 3 + 3, // two log streams, tail progress, disk
+		series("tailgate_exporter_series_limit"):                                                                             100_000,
+		series("tailgate_exporter_series_refused_total"):                                                                     0,
+	}
+	if _, ok := m[series("tailgate_pod_log_lines_total", "namespace", "shop", "pod", "cart-1", "container", "app", "stream", "app")]; ok {
+		t.Error("a tailed container has an app stream series")
 	}
 	for k, v := range want {
 		if got, ok := m[k]; !ok || got != v {
