@@ -139,6 +139,9 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
+	if got := m[series("tailgate_buffer_max_bytes")]; got != float64(cfg.Buffer.MaxBytes) {
+		t.Errorf("tailgate_buffer_max_bytes = %v, want %d", got, cfg.Buffer.MaxBytes)
+	}
 	if _, ok := m[series("tailgate_buffer_bytes")]; !ok {
 		t.Error("tailgate_buffer_bytes missing")
 	}
