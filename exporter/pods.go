@@ -120,6 +120,15 @@ func (p *Pods) FileProgress(dev, ino uint64, namespace, pod, container string, s
 // FileClosed reports that the tail closed the file for good.
 func (p *Pods) FileClosed(dev, ino uint64) { p.tail.closed(fileKey{dev, ino}) }
 
+// Families returns the name of every family WriteTo can write.
+func (p *Pods) Families() []string {
+	var out []string
+	for _, fs := range [][]string{p.logs.t.names(), p.tail.t.names(), p.disk.t.names(), p.cgroup.t.names(), p.info.t.names()} {
+		out = append(out, fs...)
+	}
+	return append(out, SeriesName, SeriesLimitName, SeriesRefusedName)
+}
+
 // Len reports the per-pod series held in all families.
 func (p *Pods) Len() int {
 	return p.logs.t.len() + p.tail.t.len() + p.disk.t.len() + p.cgroup.t.len() + p.info.t.len()

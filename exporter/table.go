@@ -404,6 +404,15 @@ func (t *table[S, P]) recycleLocked(s P) {
 	t.free = append(t.free, s)
 }
 
+// names returns the table's family names.
+func (t *table[S, P]) names() []string {
+	out := make([]string, len(t.families))
+	for i, f := range t.families {
+		out[i] = f.name
+	}
+	return out
+}
+
 // len reports the number of series in the table (doomed ones included).
 func (t *table[S, P]) len() int {
 	t.mu.Lock()

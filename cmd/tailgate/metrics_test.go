@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tailgate-dev/tailgate/collector"
 	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/internal/exposition"
 )
 
 // scrape reads /metrics with Prometheus' own text parser: name+labels -> value.
@@ -153,5 +155,34 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Errorf("%s: %v %v", path, err, resp)
 		}
+	}
+}
+
+// internal/exposition, which the deploy/ rules and dashboard tests check their metric names
+// against, must know exactly the families the agent serves.
+func TestExpositionNamesMatchTheAgent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := collector.DefaultConfig()
+	cfg.NodeName, cfg.DataDir, cfg.Metrics.Listen = "n1", filepath.Join(dir, "data"), ""
+	cfg.Inputs = []collector.InputConfig{{Name: "pods", Type: "tail", Paths: []string{filepath.Join(dir, "*.log")}}}
+	collector.ApplyInputDefaults(&cfg.Inputs[0])
+	cfg.Sinks = []collector.SinkConfig{{Name: "local", Type: "file", Path: filepath.Join(dir, "out.jsonl")}}
+	a, err := newAgent(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.pipeline.Stop(context.Background())
+	got, err := exposition.Described(a.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, a.pods.Families()...)
+	slices.Sort(got)
+	want, err := exposition.Agent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the agent serves\n%v\ninternal/exposition knows\n%v", got, want)
 	}
 }
