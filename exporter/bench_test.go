@@ -185,6 +185,7 @@ func BenchmarkGzipLevels(b *testing.B) {
 		{"klauspost-1", func() compressor { w, _ := kgzip.NewWriterLevel(io.Discard, 1); return w }},
 		{"klauspost-2", func() compressor { w, _ := kgzip.NewWriterLevel(io.Discard, 2); return w }},
 		{"klauspost-huffman", func() compressor { w, _ := kgzip.NewWriterLevel(io.Discard, kgzip.HuffmanOnly); return w }},
+		{"klauspost-stateless", func() compressor { w, _ := kgzip.NewWriterLevel(io.Discard, kgzip.StatelessCompression); return w }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			w := c.new()

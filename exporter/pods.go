@@ -45,6 +45,9 @@ type Pods struct {
 
 	mu   sync.Mutex
 	uids map[string]podName // from the watch: the cgroup scan names pods by uid
+
+	selfMu  sync.Mutex
+	selfBuf []byte // the self metrics' text, reused by every scrape
 }
 
 type podName struct{ namespace, pod string }
@@ -144,14 +147,16 @@ func (p *Pods) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
-	var b [512]byte
-	out := append(b[:0], selfHeader...)
+	p.selfMu.Lock()
+	defer p.selfMu.Unlock()
+	out := append(p.selfBuf[:0], selfHeader...)
 	out = strconv.AppendInt(out, p.budget.used.Load(), 10)
 	out = append(out, selfLimit...)
 	out = strconv.AppendInt(out, p.budget.limit, 10)
 	out = append(out, selfRefused...)
 	out = strconv.AppendUint(out, p.budget.refused.Load(), 10)
 	out = append(out, '\n')
+	p.selfBuf = out
 	n, err := w.Write(out)
 	return total + int64(n), err
 }

@@ -10,24 +10,27 @@ import (
 )
 
 // seriesHead is what the table keeps for every series: its label text, rendered and escaped
-// once at birth (it is also the index key: escaping makes it unambiguous), its pod, and its
-// lifetime. Series types embed it and add their values as atomics.
+// once at birth (it is also the index key: escaping makes it unambiguous), and its lifetime.
+// Series types embed it and add their values as atomics.
 type seriesHead[P any] struct {
 	// labels is `n1="v1",n2="v2"`, no braces. The buffer is kept when the series is recycled.
 	labels []byte
-	hash   uint64
 
 	// Guarded by table.mu.
-	group    *podGroup[P]
-	refs     int32
-	pos      int32 // index in table.all while live
-	gpos     int32 // index in group.members
-	doomed   bool  // unreferenced and its pod gone: removed once its final values were scraped
-	queued   bool  // on table.doomed
-	doomedAt int64 // unix nanos when it was doomed
+	refs      int32
+	pos       int32  // index in table.all while live
+	ppos      int32  // index in its pod group's parked list while parked
+	prefixLen uint16 // labels[:prefixLen] is `namespace="…",pod="…"`
+	live      bool   // in the table
+	doomed    bool   // unreferenced and its pod gone: removed once its final values were scraped
+	queued    bool   // on table.doomed
+	parked    bool   // unreferenced, kept because the watch says its pod exists
+	doomedAt  int64  // unix nanos when it was doomed
 }
 
 func (h *seriesHead[P]) head() *seriesHead[P] { return h }
+
+func (h *seriesHead[P]) prefix() []byte { return h.labels[:h.prefixLen] }
 
 // series is what a table needs of a series type: its head, and how to zero its values when the
 // struct is recycled for another label set.
@@ -37,20 +40,20 @@ type series[S any, P any] interface {
 	reset()
 }
 
-// podGroup is one pod's series in one table. The pod watch (PodSeen, PodDeleted) marks it
-// watched; a watched pod's series stay while unreferenced, so a counter does not vanish and
-// come back reset while the pod still runs.
+// podGroup is a pod the Kubernetes watch says exists (PodSeen until PodDeleted), with its
+// series that nothing references any more: they are parked instead of doomed, so a counter
+// does not vanish and come back reset while the pod still runs. Pods the watch does not know
+// have no group: a table without the watch spends nothing on groups.
 type podGroup[P any] struct {
-	prefix  []byte // `namespace="…",pod="…"`
-	hash    uint64
-	uid     string
-	watched bool
-	members []P
+	prefix []byte // `namespace="…",pod="…"`
+	hash   uint64
+	uid    string
+	parked []P
 }
 
 // table is a set of series with one label schema and the families exposed from them. It is
 // the machinery shared by every high-cardinality family set (pod logs, tail progress, disk,
-// cgroups). The first two labels are always namespace and pod.
+// cgroups, pod info). The first two labels are always namespace and pod.
 //
 // Lifecycle: a series lives while it is referenced (acquire/release) or its pod is watched.
 // Then it is doomed, and removed by the first scrape that starts at least two scrape intervals
@@ -73,16 +76,17 @@ type table[S any, P series[S, P]] struct {
 	free    []P
 	freeG   []*podGroup[P]
 	scrapes int // scrapes in flight (they hold pointers to series)
+	scratch []*scrapeScratch[P]
 
 	// linger bounds how long a doomed series waits for scrapes: an agent nobody scrapes must
 	// not keep every pod it ever saw.
 	linger time.Duration
 	now    func() time.Time
 	clock  scrapeClock
-
-	scratch sync.Pool // *scrapeScratch[P]; one per concurrent scrape
 }
 
+// scrapeScratch is one scrape's buffer and snapshot, reused by the next scrape (kept by the
+// table, not a sync.Pool, which a GC empties: steady-state scrapes allocate nothing).
 type scrapeScratch[P any] struct {
 	buf  []byte
 	snap []P
@@ -118,7 +122,7 @@ func (t *table[S, P]) withWeight(w int64) *table[S, P] { t.weight = w; return t 
 
 // acquire returns the series for values (one per label name), creating it or taking one more
 // reference on it; nil if a new series would exceed the budget (the refusal is counted). A
-// doomed series is revived with its values.
+// doomed or parked series is revived with its values.
 func (t *table[S, P]) acquire(values ...string) P {
 	var kb [256]byte
 	key, prefixLen := appendPodLabels(kb[:0], t.labelNames, values)
@@ -130,6 +134,9 @@ func (t *table[S, P]) acquire(values ...string) P {
 		sh := s.head()
 		sh.refs++
 		sh.doomed = false // if it is still on the doomed list, the sweep skips it
+		if sh.parked {
+			t.unparkLocked(s)
+		}
 		return s
 	}
 	if !t.budget.take(t.weight) {
@@ -145,21 +152,21 @@ func (t *table[S, P]) acquire(values ...string) P {
 	}
 	sh := s.head()
 	sh.labels = append(sh.labels[:0], key...)
-	sh.hash = h
+	sh.prefixLen = uint16(min(prefixLen, len(key), 1<<16-1))
 	sh.refs = 1
+	sh.live = true
 	sh.pos = int32(len(t.all))
 	t.index.put(h, sh.labels, s)
 	t.all = append(t.all, s)
-
-	g := t.groupLocked(key[:prefixLen], true)
-	sh.group = g
-	sh.gpos = int32(len(g.members))
-	g.members = append(g.members, s)
 	return s
 }
 
-// groupLocked returns the pod group of the rendered prefix, creating it if asked.
+// groupLocked returns the watched pod of the rendered prefix, creating it if asked; nil if the
+// watch does not know the pod.
 func (t *table[S, P]) groupLocked(prefix []byte, create bool) *podGroup[P] {
+	if len(t.groups.byHash) == 0 && !create {
+		return nil
+	}
 	h := maphash.Bytes(t.seed, prefix)
 	if g, ok := t.groups.get(h, prefix); ok {
 		return g
@@ -181,37 +188,46 @@ func (t *table[S, P]) groupLocked(prefix []byte, create bool) *podGroup[P] {
 	return g
 }
 
-// dropGroupLocked forgets a group with no series that the watch does not hold.
-func (t *table[S, P]) dropGroupLocked(g *podGroup[P]) {
-	if len(g.members) > 0 || g.watched {
-		return
-	}
-	t.groups.del(g.hash, g.prefix, g)
-	g.uid = ""
-	if len(t.freeG) < maxFree {
-		clear(g.members[:cap(g.members)])
-		g.members = g.members[:0]
-		t.freeG = append(t.freeG, g)
-	}
+func (t *table[S, P]) parkLocked(g *podGroup[P], s P) {
+	sh := s.head()
+	sh.parked, sh.ppos = true, int32(len(g.parked))
+	g.parked = append(g.parked, s)
 }
 
-// release drops one reference. At zero the series is doomed unless the watch holds its pod.
-// Releasing more often than acquiring is ignored.
+func (t *table[S, P]) unparkLocked(s P) {
+	sh := s.head()
+	sh.parked = false
+	g := t.groupLocked(sh.prefix(), false)
+	if g == nil || int(sh.ppos) >= len(g.parked) || g.parked[sh.ppos] != s {
+		return
+	}
+	last := len(g.parked) - 1
+	moved := g.parked[last]
+	g.parked[sh.ppos] = moved
+	moved.head().ppos = sh.ppos
+	g.parked[last] = nil
+	g.parked = g.parked[:last]
+}
+
+// release drops one reference. At zero the series is parked if the watch says its pod
+// exists, else doomed. Releasing more often than acquiring is ignored.
 func (t *table[S, P]) release(s P) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sh := s.head()
-	if sh.refs <= 0 || sh.group == nil {
+	if sh.refs <= 0 || !sh.live {
 		return
 	}
 	sh.refs--
 	if sh.refs != 0 {
 		return
 	}
-	now := t.now().UnixNano()
-	if !sh.group.watched {
-		t.doomLocked(s, now)
+	if g := t.groupLocked(sh.prefix(), false); g != nil {
+		t.parkLocked(g, s)
+		return
 	}
+	now := t.now().UnixNano()
+	t.doomLocked(s, now)
 	t.expireLocked(now)
 }
 
@@ -221,8 +237,8 @@ func (t *table[S, P]) remove(s P) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sh := s.head()
-	if sh.group == nil {
-		return // removed already
+	if !sh.live {
+		return
 	}
 	if sh.queued {
 		if i := slices.Index(t.doomed, s); i >= 0 {
@@ -249,13 +265,19 @@ func (t *table[S, P]) podSeen(namespace, pod, uid string) {
 	prefix, _ := appendPodLabels(kb[:0], t.labelNames[:2], []string{namespace, pod})
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	g := t.groupLocked(prefix, true)
-	g.watched = true
-	if g.uid != uid {
-		g.uid = uid
+	if g := t.groupLocked(prefix, false); g != nil {
+		if g.uid != uid {
+			g.uid = uid
+		}
+		return // known already: nothing of it was doomed since
 	}
-	for _, s := range g.members {
-		s.head().doomed = false
+	g := t.groupLocked(prefix, true)
+	g.uid = uid
+	for _, s := range t.doomed { // O(doomed), once per pod
+		if sh := s.head(); sh.doomed && bytes.Equal(sh.prefix(), prefix) {
+			sh.doomed = false
+			t.parkLocked(g, s)
+		}
 	}
 }
 
@@ -271,14 +293,18 @@ func (t *table[S, P]) podDeleted(namespace, pod, uid string) {
 	if g == nil || (uid != "" && g.uid != "" && g.uid != uid) {
 		return
 	}
-	g.watched, g.uid = false, ""
 	now := t.now().UnixNano()
-	for _, s := range g.members {
-		if s.head().refs == 0 {
-			t.doomLocked(s, now)
-		}
+	for i, s := range g.parked {
+		s.head().parked = false
+		t.doomLocked(s, now)
+		g.parked[i] = nil
 	}
-	t.dropGroupLocked(g)
+	g.parked = g.parked[:0]
+	t.groups.del(g.hash, g.prefix, g)
+	g.uid = ""
+	if len(t.freeG) < maxFree {
+		t.freeG = append(t.freeG, g)
+	}
 	t.expireLocked(now)
 }
 
@@ -310,23 +336,40 @@ func (t *table[S, P]) expireLocked(now int64) {
 	}
 }
 
-// snapshot copies the live series into dst for one scrape, notes the scrape's time, and
+// snapshot copies the live series into a scratch for one scrape, notes the scrape's time, and
 // removes the doomed series whose time has come: they are in that copy, so this scrape writes
-// them a last time. The caller must call scrapeDone after writing.
-func (t *table[S, P]) snapshot(dst []P) []P {
+// them a last time. The caller must call scrapeDone with the scratch after writing.
+func (t *table[S, P]) snapshot() *scrapeScratch[P] {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.scrapes++
-	dst = append(dst[:0], t.all...)
+	var sc *scrapeScratch[P]
+	if n := len(t.scratch); n > 0 {
+		sc = t.scratch[n-1]
+		t.scratch[n-1] = nil
+		t.scratch = t.scratch[:n-1]
+	} else {
+		sc = &scrapeScratch[P]{buf: make([]byte, 0, flushAt+4<<10)}
+	}
+	sc.snap = append(sc.snap[:0], t.all...)
 	now := t.now().UnixNano()
 	t.clock.observe(now)
 	t.sweepLocked(now)
-	return dst
+	return sc
 }
 
-func (t *table[S, P]) scrapeDone() {
+// maxScratch is how many scrapes' scratch a table keeps (concurrent scrapes beyond it allocate).
+const maxScratch = 2
+
+func (t *table[S, P]) scrapeDone(sc *scrapeScratch[P]) {
+	clear(sc.snap) // do not keep removed series alive until the next scrape
+	sc.snap = sc.snap[:0]
+	sc.buf = sc.buf[:0]
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.scratch) < maxScratch {
+		t.scratch = append(t.scratch, sc)
+	}
 	t.scrapes--
 	if t.scrapes == 0 {
 		for i, s := range t.retired {
@@ -365,25 +408,18 @@ func (t *table[S, P]) sweepLocked(now int64) {
 
 func (t *table[S, P]) removeLocked(s P) {
 	sh := s.head()
+	if sh.parked {
+		t.unparkLocked(s)
+	}
 	last := len(t.all) - 1
 	moved := t.all[last]
 	t.all[sh.pos] = moved
 	moved.head().pos = sh.pos
 	t.all[last] = nil
 	t.all = t.all[:last]
-	t.index.del(sh.hash, sh.labels, s)
+	t.index.del(maphash.Bytes(t.seed, sh.labels), sh.labels, s)
 
-	g := sh.group
-	lastM := len(g.members) - 1
-	mv := g.members[lastM]
-	g.members[sh.gpos] = mv
-	mv.head().gpos = sh.gpos
-	g.members[lastM] = nil
-	g.members = g.members[:lastM]
-	sh.group = nil
-	t.dropGroupLocked(g)
-
-	sh.doomed = false
+	sh.live, sh.doomed = false, false
 	t.budget.give(t.weight)
 	if t.scrapes > 0 {
 		t.retired = append(t.retired, s)
@@ -400,7 +436,7 @@ func (t *table[S, P]) recycleLocked(s P) {
 	}
 	s.reset()
 	sh := s.head()
-	sh.refs, sh.doomed, sh.queued, sh.doomedAt = 0, false, false, 0
+	sh.refs, sh.doomed, sh.queued, sh.parked, sh.doomedAt = 0, false, false, false, 0
 	t.free = append(t.free, s)
 }
 
@@ -423,18 +459,8 @@ func (t *table[S, P]) len() int {
 // WriteTo streams every family, HELP/TYPE once each, a family with no samples omitted. The
 // table lock is held only while the series pointers are copied, never while writing to w.
 func (t *table[S, P]) WriteTo(w io.Writer) (int64, error) {
-	sc, _ := t.scratch.Get().(*scrapeScratch[P])
-	if sc == nil {
-		sc = &scrapeScratch[P]{buf: make([]byte, 0, flushAt+4<<10)}
-	}
-	sc.snap = t.snapshot(sc.snap)
-	defer func() {
-		clear(sc.snap) // do not keep removed series alive until the next scrape
-		sc.snap = sc.snap[:0]
-		sc.buf = sc.buf[:0]
-		t.scratch.Put(sc)
-		t.scrapeDone()
-	}()
+	sc := t.snapshot()
+	defer t.scrapeDone(sc)
 
 	var total int64
 	flush := func() error {

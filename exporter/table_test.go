@@ -248,7 +248,9 @@ func TestConcurrentPodChurn(t *testing.T) {
 	if got := e.samples[seriesKey(SeriesName)]; got != 2*workers {
 		t.Errorf("series gauge = %v, want %d", got, 2*workers)
 	}
-	if n := len(p.logs.t.groups.byHash) + len(p.tail.t.groups.byHash); n != workers {
-		t.Errorf("%d pod groups left, want %d", n, workers)
+	for _, n := range []int{len(p.logs.t.groups.byHash), len(p.tail.t.groups.byHash), len(p.disk.t.groups.byHash), len(p.info.t.groups.byHash)} {
+		if n != 0 {
+			t.Errorf("%d pod groups left after every watched pod was deleted", n)
+		}
 	}
 }
