@@ -353,37 +353,47 @@ var churnStreams = [2]string{"stdout", "stderr"}
 // BenchmarkPodChurn is one pod coming and going among the series of 100k samples: its 8 log
 // series (4 containers, 2 streams) are created, released and removed (what a scrape two
 // intervals later does), the counterpart of client_golang's WithLabelValues and
-// DeletePartialMatch.
+// DeletePartialMatch; and the same with the watch on (PodSeen, PodDeleted, its info series).
 func BenchmarkPodChurn(b *testing.B) {
 	const n = 100_000
-	b.Run(fmt.Sprintf("series=%d/impl=tailgate", n), func(b *testing.B) {
-		p, _ := fillPodLogs(n)
-		clock := newFakeClock()
-		p.logs.t.now = clock.now
-		t := p.logs.t
-		var held [8]*LogSeries
-		i := 0
-		cpu := startCPU(b)
-		for b.Loop() {
-			pod := churnPods[i%len(churnPods)]
-			i++
-			for j := range held {
-				held[j] = p.Logs().Acquire("ns-8", pod, churnCtrs[j/2], churnStreams[j%2])
-				held[j].Add(1, 100)
-			}
-			for _, s := range held {
-				p.Logs().Release(s)
-			}
-			clock.add(defaultLinger)
-			t.mu.Lock()
-			t.sweepLocked(clock.now().UnixNano())
-			t.mu.Unlock()
+	for _, watch := range []bool{false, true} {
+		name := fmt.Sprintf("series=%d/impl=tailgate", n)
+		if watch {
+			name += "-watch"
 		}
-		cpu.report(b)
-		if t.len() != n/2 {
-			b.Fatalf("%d series after churn, want %d", t.len(), n/2)
-		}
-	})
+		b.Run(name, func(b *testing.B) {
+			p, _ := fillPodLogs(n)
+			clock := newFakeClock()
+			p.logs.t.now, p.info.t.now = clock.now, clock.now
+			var held [8]*LogSeries
+			i := 0
+			cpu := startCPU(b)
+			for b.Loop() {
+				pod := churnPods[i%len(churnPods)]
+				i++
+				if watch {
+					p.PodSeen(PodInfo{Namespace: "ns-8", Name: pod, UID: pod, WorkloadKind: "Deployment", Workload: "churn", Phase: "Running"})
+				}
+				for j := range held {
+					held[j] = p.Logs().Acquire("ns-8", pod, churnCtrs[j/2], churnStreams[j%2])
+					held[j].Add(1, 100)
+				}
+				for _, s := range held {
+					p.Logs().Release(s)
+				}
+				if watch {
+					p.PodDeleted("ns-8", pod, pod)
+				}
+				clock.add(defaultLinger)
+				p.logs.t.sweepAt(clock.now().UnixNano())
+				p.info.t.sweepAt(clock.now().UnixNano())
+			}
+			cpu.report(b)
+			if p.Len() != n/2 {
+				b.Fatalf("%d series after churn, want %d", p.Len(), n/2)
+			}
+		})
+	}
 	b.Run(fmt.Sprintf("series=%d/impl=client_golang", n), func(b *testing.B) {
 		_, lines, bytes := fillClientGolang(n)
 		i := 0
@@ -400,36 +410,6 @@ func BenchmarkPodChurn(b *testing.B) {
 		}
 		cpu.report(b)
 	})
-}
-
-// BenchmarkPodWatchChurn is the same churn with the watch on: PodSeen, the series, their
-// release, PodDeleted, and the removal.
-func BenchmarkPodWatchChurn(b *testing.B) {
-	p, _ := fillPodLogs(100_000)
-	clock := newFakeClock()
-	p.logs.t.now = clock.now
-	p.info.t.now = clock.now
-	var held [8]*LogSeries
-	i := 0
-	cpu := startCPU(b)
-	for b.Loop() {
-		pod := churnPods[i%len(churnPods)]
-		i++
-		info := PodInfo{Namespace: "ns-8", Name: pod, UID: pod, WorkloadKind: "Deployment", Workload: "churn", Phase: "Running"}
-		p.PodSeen(info)
-		for j := range held {
-			held[j] = p.Logs().Acquire("ns-8", pod, churnCtrs[j/2], churnStreams[j%2])
-		}
-		for _, s := range held {
-			p.Logs().Release(s)
-		}
-		p.PodDeleted("ns-8", pod, pod)
-		clock.add(defaultLinger)
-		for _, t := range []interface{ sweepAt(int64) }{p.logs.t, p.info.t} {
-			t.sweepAt(clock.now().UnixNano())
-		}
-	}
-	cpu.report(b)
 }
 
 func (t *table[S, P]) sweepAt(now int64) {

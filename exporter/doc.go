@@ -70,8 +70,9 @@
 // # Lifecycle
 //
 // A series lives while something references it (a tailed file, a forward connection, a
-// directory the scans found) or while the Kubernetes watch says its pod exists (PodSeen,
-// PodDeleted; without the watch the lifecycle follows the files alone). Then it is doomed, and
+// directory the scans found) or, for the log and tail families, while the Kubernetes watch says
+// its pod exists (PodSeen, PodDeleted; without the watch the lifecycle follows the files alone;
+// disk and cgroup series follow their directories, which go only after the pod). Then it is doomed, and
 // removed by the first scrape that starts at least two scrape intervals later, which writes it
 // a last time: every scraper saw its final values. The interval is learned from the scrapes
 // themselves (the second longest of the last eight gaps, so an HA pair is covered and an

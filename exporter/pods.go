@@ -87,10 +87,10 @@ func (p *Pods) PodSeen(pod PodInfo) {
 		p.uids[pod.UID] = podName{pod.Namespace, pod.Name}
 		p.mu.Unlock()
 	}
+	// The disk and cgroup series follow their directories, which outlive the pod's processes
+	// and go only after it: the watch adds nothing there.
 	p.logs.t.podSeen(pod.Namespace, pod.Name, pod.UID)
 	p.tail.t.podSeen(pod.Namespace, pod.Name, pod.UID)
-	p.disk.t.podSeen(pod.Namespace, pod.Name, pod.UID)
-	p.cgroup.t.podSeen(pod.Namespace, pod.Name, pod.UID)
 	p.info.seen(pod)
 }
 
@@ -108,8 +108,6 @@ func (p *Pods) PodDeleted(namespace, pod, uid string) {
 	}
 	p.logs.t.podDeleted(namespace, pod, uid)
 	p.tail.t.podDeleted(namespace, pod, uid)
-	p.disk.t.podDeleted(namespace, pod, uid)
-	p.cgroup.t.podDeleted(namespace, pod, uid)
 	p.info.deleted(namespace, pod, uid)
 }
 

@@ -142,12 +142,8 @@ func (t *table[S, P]) acquire(values ...string) P {
 	if !t.budget.take(t.weight) {
 		return nil
 	}
-	var s P
-	if n := len(t.free); n > 0 {
-		s = t.free[n-1]
-		t.free[n-1] = nil
-		t.free = t.free[:n-1]
-	} else {
+	s, ok := pop(&t.free)
+	if !ok {
 		s = P(new(S))
 	}
 	sh := s.head()
@@ -174,12 +170,8 @@ func (t *table[S, P]) groupLocked(prefix []byte, create bool) *podGroup[P] {
 	if !create {
 		return nil
 	}
-	var g *podGroup[P]
-	if n := len(t.freeG); n > 0 {
-		g = t.freeG[n-1]
-		t.freeG[n-1] = nil
-		t.freeG = t.freeG[:n-1]
-	} else {
+	g, ok := pop(&t.freeG)
+	if !ok {
 		g = new(podGroup[P])
 	}
 	g.prefix = append(g.prefix[:0], prefix...)
@@ -343,12 +335,8 @@ func (t *table[S, P]) snapshot() *scrapeScratch[P] {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.scrapes++
-	var sc *scrapeScratch[P]
-	if n := len(t.scratch); n > 0 {
-		sc = t.scratch[n-1]
-		t.scratch[n-1] = nil
-		t.scratch = t.scratch[:n-1]
-	} else {
+	sc, ok := pop(&t.scratch)
+	if !ok {
 		sc = &scrapeScratch[P]{buf: make([]byte, 0, flushAt+4<<10)}
 	}
 	sc.snap = append(sc.snap[:0], t.all...)
@@ -497,6 +485,19 @@ func (t *table[S, P]) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// pop takes the last element of a free list, if it has one.
+func pop[T any](list *[]T) (T, bool) {
+	var zero T
+	n := len(*list)
+	if n == 0 {
+		return zero, false
+	}
+	v := (*list)[n-1]
+	(*list)[n-1] = zero
+	*list = (*list)[:n-1]
+	return v, true
 }
 
 // scrapeClock learns the scrape interval from the start times of recent scrapes: the second
