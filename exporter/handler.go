@@ -13,6 +13,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/tailgate-dev/tailgate/internal/ratelog"
 )
 
 // ContentType is the text exposition format the handler serves.
@@ -30,13 +32,13 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // bench/RESULTS.md), which does not pay for a second renderer and its label copies.
 func Handler(g prometheus.Gatherer, extra ...io.WriterTo) http.Handler {
 	return &handler{gatherer: g, extra: extra,
-		warns: newWarnLimiter(slog.Default().With("component", "exporter"), time.Minute)}
+		warns: ratelog.New(slog.Default().With("component", "exporter"), time.Minute)}
 }
 
 type handler struct {
 	gatherer prometheus.Gatherer
 	extra    []io.WriterTo
-	warns    *warnLimiter
+	warns    *ratelog.Limiter
 
 	gzips sync.Pool // *gzip.Writer
 	bufs  sync.Pool // *bufio.Writer
@@ -109,7 +111,7 @@ func (h *handler) write(w io.Writer) error {
 }
 
 // warn logs at most one line a minute per message, with the count of the ones it held back.
-func (h *handler) warn(msg string, err error) { h.warns.warn(msg, msg, "err", err) }
+func (h *handler) warn(msg string, err error) { h.warns.Warn(msg, msg, "err", err) }
 
 // acceptsGzip reports whether an Accept-Encoding header allows gzip (explicitly or by "*")
 // with a non-zero quality.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/internal/ratelog"
 )
 
 // Self-metric names of the per-pod families (a DESIGN.md contract).
@@ -41,7 +43,7 @@ type Pods struct {
 	cgroup *podCgroups
 	info   *podInfo
 	log    *slog.Logger
-	warn   *warnLimiter
+	warn   *ratelog.Limiter
 
 	mu   sync.Mutex
 	uids map[string]podName // from the watch: the cgroup scan names pods by uid
@@ -64,7 +66,7 @@ func NewPods(o Options) *Pods {
 	case o.MaxSeries > 0:
 		p.budget.limit = int64(o.MaxSeries)
 	}
-	p.warn = newWarnLimiter(o.Logger, time.Minute)
+	p.warn = ratelog.New(o.Logger, time.Minute)
 	p.logs = newPodLogs(&p.budget)
 	p.tail = newPodTail(&p.budget)
 	p.disk = newPodDisk(&p.budget)

@@ -56,7 +56,7 @@ func (p *Pods) ScanResources(o ResourceOptions) {
 	if o.LogDir != "" {
 		uids, err := p.disk.scan(o.LogDir)
 		if err != nil {
-			p.warn.warn("disk", "pod log disk scan failed", "err", err)
+			p.warn.Warn("disk", "pod log disk scan failed", "err", err)
 		}
 		maps.Copy(names, uids)
 	}
@@ -71,6 +71,6 @@ func (p *Pods) ScanResources(o ResourceOptions) {
 		root = DefaultCgroupRoot
 	}
 	if err := p.cgroup.scan(root, names); err != nil {
-		p.warn.warn("cgroup", "pod cgroup scan failed", "err", err)
+		p.warn.Warn("cgroup", "pod cgroup scan failed", "err", err)
 	}
 }
