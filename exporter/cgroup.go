@@ -43,15 +43,14 @@ type podCgroups struct {
 	t *table[cgroupSeries, *cgroupSeries]
 
 	// Owned by the scanning goroutine.
-	held map[string]*cgroupSeries // pod uid -> series
-	seen map[string]bool
+	held scanned[string, cgroupSeries, *cgroupSeries] // by pod uid
 	buf  []byte
 }
 
 func usecToSeconds(us uint64) float64 { return float64(us) / 1e6 }
 
 func newPodCgroups(b *budget) *podCgroups {
-	return &podCgroups{held: make(map[string]*cgroupSeries), seen: make(map[string]bool), buf: make([]byte, 0, 4096),
+	c := &podCgroups{buf: make([]byte, 0, 4096),
 		t: newTable(podLabels, b,
 			floatCounterFamily(PodCPUName, "CPU time used by the pod's containers (cgroup v2 cpu.stat usage_usec).",
 				func(s *cgroupSeries) float64 { return usecToSeconds(s.cpuUsec.Load()) }),
@@ -62,6 +61,8 @@ func newPodCgroups(b *budget) *podCgroups {
 			counterFamily(PodOOMKillsName, "Processes of the pod killed by the OOM killer (cgroup v2 memory.events oom_kill).",
 				func(s *cgroupSeries) uint64 { return s.oomKills.Load() }),
 		)}
+	c.held = newScanned[string](c.t)
+	return c
 }
 
 // findPodCgroups returns the pod cgroup directories under root by pod uid, for the kubelet's
@@ -126,7 +127,7 @@ func (c *podCgroups) scan(root string, names map[string]podName) error {
 	if err != nil {
 		return err
 	}
-	clear(c.seen)
+	c.held.begin()
 	var firstErr error
 	for uid, dir := range dirs {
 		n, ok := names[uid]
@@ -140,33 +141,17 @@ func (c *podCgroups) scan(root string, names map[string]podName) error {
 			}
 			continue
 		}
-		c.seen[uid] = true
-		s := c.held[uid]
+		s := c.held.get(uid, n.namespace, n.pod)
 		if s == nil {
-			if s = c.t.acquire(n.namespace, n.pod); s == nil {
-				continue
-			}
-			c.held[uid] = s
+			continue // refused by the budget
 		}
 		s.cpuUsec.Store(st.cpuUsec)
 		s.throttledUsec.Store(st.throttledUsec)
 		s.workingSet.Store(st.workingSet)
 		s.oomKills.Store(st.oomKills)
 	}
-	for uid, s := range c.held {
-		if !c.seen[uid] {
-			c.t.release(s)
-			delete(c.held, uid)
-		}
-	}
+	c.held.end()
 	return firstErr
-}
-
-func (c *podCgroups) releaseAll() {
-	for uid, s := range c.held {
-		c.t.release(s)
-		delete(c.held, uid)
-	}
 }
 
 type cgroupStat struct {

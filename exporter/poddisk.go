@@ -36,15 +36,12 @@ func (s *diskSeries) reset() {
 // log directory: /var/log/pods/<namespace>_<pod>_<uid>/<container>/<restart>.log plus the
 // rotated files beside it (<restart>.log.<timestamp>, compressed or not).
 type podDisk struct {
-	t *table[diskSeries, *diskSeries]
-
-	// Owned by the scanning goroutine.
-	held map[string]*diskSeries // container dir -> its series
-	seen map[string]bool
+	t    *table[diskSeries, *diskSeries]
+	held scanned[string, diskSeries, *diskSeries] // by container dir; the scanning goroutine's
 }
 
 func newPodDisk(b *budget) *podDisk {
-	return &podDisk{held: make(map[string]*diskSeries), seen: make(map[string]bool), t: newTable(podContainerLabels, b,
+	d := &podDisk{t: newTable(podContainerLabels, b,
 		intGaugeFamily(PodLogDiskBytesName, "Bytes of the container's log files on the node's disk, rotated and compressed ones included.",
 			func(s *diskSeries) int64 { return s.bytes.Load() }),
 		intGaugeFamily(PodLogDiskFilesName, "Log files of the container on the node's disk, rotated and compressed ones included.",
@@ -52,6 +49,8 @@ func newPodDisk(b *budget) *podDisk {
 		intGaugeFamily(PodRestartsName, "Restarts of the container, from the kubelet's log file numbering (<restarts>.log).",
 			func(s *diskSeries) int64 { return s.restarts.Load() }),
 	)}
+	d.held = newScanned[string](d.t)
+	return d
 }
 
 // podDir is one pod directory found by a scan.
@@ -79,7 +78,7 @@ func (d *podDisk) scan(root string) (map[string]podName, error) {
 		return nil, fmt.Errorf("pod log dir %s: %w", root, err)
 	}
 	uids := make(map[string]podName, len(pods))
-	clear(d.seen)
+	d.held.begin()
 	for _, pe := range pods {
 		pd, ok := parsePodDir(pe.Name())
 		if !ok || !pe.IsDir() {
@@ -100,25 +99,16 @@ func (d *podDisk) scan(root string) (map[string]podName, error) {
 			if !ok {
 				continue
 			}
-			d.seen[dir] = true
-			s := d.held[dir]
+			s := d.held.get(dir, pd.namespace, pd.pod, ce.Name())
 			if s == nil {
-				if s = d.t.acquire(pd.namespace, pd.pod, ce.Name()); s == nil {
-					continue // refused by the budget; asked again next scan
-				}
-				d.held[dir] = s
+				continue // refused by the budget
 			}
 			s.bytes.Store(bytes)
 			s.files.Store(files)
 			s.restarts.Store(restarts)
 		}
 	}
-	for dir, s := range d.held {
-		if !d.seen[dir] {
-			d.t.release(s)
-			delete(d.held, dir)
-		}
-	}
+	d.held.end()
 	return uids, nil
 }
 
@@ -146,12 +136,4 @@ func measureContainerDir(dir string) (bytes, files, restarts int64, ok bool) {
 		}
 	}
 	return bytes, files, restarts, true
-}
-
-// release drops every series the scans hold (the scanner stopped).
-func (d *podDisk) releaseAll() {
-	for dir, s := range d.held {
-		d.t.release(s)
-		delete(d.held, dir)
-	}
 }

@@ -34,8 +34,8 @@ func (p *Pods) RunResources(ctx context.Context, o ResourceOptions) {
 		o.CgroupRoot = DefaultCgroupRoot
 	}
 	defer func() {
-		p.disk.releaseAll()
-		p.cgroup.releaseAll()
+		p.disk.held.releaseAll()
+		p.cgroup.held.releaseAll()
 	}()
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
@@ -73,4 +73,48 @@ func (p *Pods) ScanResources(o ResourceOptions) {
 	if err := p.cgroup.scan(root, names); err != nil {
 		p.warn.Warn("cgroup", "pod cgroup scan failed", "err", err)
 	}
+}
+
+// scanned is the series a periodic scan holds, by what it found (a container directory, a pod
+// uid): each scan marks what it sees, and what it no longer sees is released.
+type scanned[K comparable, S any, P series[S, P]] struct {
+	t    *table[S, P]
+	held map[K]P
+	seen map[K]bool
+}
+
+func newScanned[K comparable, S any, P series[S, P]](t *table[S, P]) scanned[K, S, P] {
+	return scanned[K, S, P]{t: t, held: make(map[K]P), seen: make(map[K]bool)}
+}
+
+func (sc *scanned[K, S, P]) begin() { clear(sc.seen) }
+
+// get marks k seen and returns its series, acquiring it the first time; nil while the budget
+// refuses it (asked again next scan).
+func (sc *scanned[K, S, P]) get(k K, values ...string) P {
+	sc.seen[k] = true
+	if s, ok := sc.held[k]; ok {
+		return s
+	}
+	s := sc.t.acquire(values...)
+	if s != nil {
+		sc.held[k] = s
+	}
+	return s
+}
+
+// end releases what this scan did not see.
+func (sc *scanned[K, S, P]) end() {
+	for k, s := range sc.held {
+		if !sc.seen[k] {
+			sc.t.release(s)
+			delete(sc.held, k)
+		}
+	}
+}
+
+// releaseAll releases everything (the scans stopped).
+func (sc *scanned[K, S, P]) releaseAll() {
+	sc.begin()
+	sc.end()
 }

@@ -193,12 +193,7 @@ func (t *table[S, P]) unparkLocked(s P) {
 	if g == nil || int(sh.ppos) >= len(g.parked) || g.parked[sh.ppos] != s {
 		return
 	}
-	last := len(g.parked) - 1
-	moved := g.parked[last]
-	g.parked[sh.ppos] = moved
-	moved.head().ppos = sh.ppos
-	g.parked[last] = nil
-	g.parked = g.parked[:last]
+	swapRemove(&g.parked, sh.ppos, func(m P, i int32) { m.head().ppos = i })
 }
 
 // release drops one reference. At zero the series is parked if the watch says its pod
@@ -399,12 +394,7 @@ func (t *table[S, P]) removeLocked(s P) {
 	if sh.parked {
 		t.unparkLocked(s)
 	}
-	last := len(t.all) - 1
-	moved := t.all[last]
-	t.all[sh.pos] = moved
-	moved.head().pos = sh.pos
-	t.all[last] = nil
-	t.all = t.all[:last]
+	swapRemove(&t.all, sh.pos, func(m P, i int32) { m.head().pos = i })
 	t.index.del(maphash.Bytes(t.seed, sh.labels), sh.labels, s)
 
 	sh.live, sh.doomed = false, false
@@ -485,6 +475,18 @@ func (t *table[S, P]) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// swapRemove removes list[i] by moving the last element into its place; setPos records the
+// moved element's new index.
+func swapRemove[T any](list *[]T, i int32, setPos func(T, int32)) {
+	l := *list
+	last := len(l) - 1
+	l[i] = l[last]
+	setPos(l[i], i)
+	var zero T
+	l[last] = zero
+	*list = l[:last]
 }
 
 // pop takes the last element of a free list, if it has one.
