@@ -20,6 +20,18 @@ type MetricsConfig struct {
 	// Pprof serves /debug/pprof/ on the metrics address; off unless asked for (it exposes
 	// heap and goroutine dumps and CPU profiles to whoever reaches the port).
 	Pprof bool `yaml:"pprof"`
+	// MaxSeries bounds the per-pod samples the node exposes; past it new series are refused
+	// and counted (tailgate_exporter_series_refused_total). 0 = no limit.
+	MaxSeries    int                `yaml:"max_series"`
+	PodResources PodResourcesConfig `yaml:"pod_resources"`
+}
+
+// PodResourcesConfig is what the exporter scans for per-pod resource metrics.
+type PodResourcesConfig struct {
+	LogDir     string   `yaml:"log_dir"`     // the kubelet's pod log directory; "" = no disk metrics
+	Interval   Duration `yaml:"interval"`    // between scans
+	Cgroup     bool     `yaml:"cgroup"`      // cgroup v2 CPU and memory per pod (cAdvisor has them)
+	CgroupRoot string   `yaml:"cgroup_root"` // the host's /sys/fs/cgroup as mounted in the agent
 }
 
 type BufferConfig struct {

@@ -33,6 +33,10 @@ func TestLoadFullConfig(t *testing.T) {
 		in.MaxConnectionsPerPeer != DefaultMaxConnectionsPerPeer || in.MaxBufferedBytes != DefaultMaxBufferedBytes {
 		t.Errorf("forward input = %+v", in)
 	}
+	if m := cfg.Metrics; m.MaxSeries != 100_000 || m.PodResources.LogDir != "/var/log/pods" || m.PodResources.Cgroup ||
+		m.PodResources.Interval.D() != 15*time.Second || m.PodResources.CgroupRoot != "/sys/fs/cgroup" {
+		t.Errorf("metrics defaults = %+v", m)
+	}
 	if len(cfg.Sinks) != 4 || cfg.Sinks[3].LogStream != "{pod}/{container}" {
 		t.Errorf("sinks = %+v", cfg.Sinks)
 	}
@@ -88,6 +92,11 @@ func TestConfigTable(t *testing.T) {
 	f("bad glob", "inputs: [{name: p, type: tail, paths: ['/x/[.log']}]\nsinks: [{name: s, type: stdout}]\n", "bad glob")
 	f("wrong sink key", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: stdout, topic: t}]\n", "key topic does not apply to type stdout")
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
+	f("metrics budget and resources", base+"metrics: {max_series: 5000, pod_resources: {cgroup: true, interval: 30s}}\n", "")
+	f("negative budget", base+"metrics: {max_series: -1}\n", "c.yaml:3: metrics.max_series: must not be negative")
+	f("fast resource scans", base+"metrics: {pod_resources: {interval: 10ms}}\n", "metrics.pod_resources.interval: must be at least 1s")
+	f("cgroup without root", base+"metrics: {pod_resources: {cgroup: true, cgroup_root: ''}}\n", "cgroup_root: must not be empty")
+	f("unknown resources key", base+"metrics: {pod_resources: {cgroups: true}}\n", `unknown field "cgroups"`)
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
 

@@ -26,7 +26,8 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir:         "/var/lib/tailgate",
 		ShutdownTimeout: Duration(10 * time.Second),
-		Metrics:         MetricsConfig{Listen: "0.0.0.0:2020"},
+		Metrics: MetricsConfig{Listen: "0.0.0.0:2020", MaxSeries: 100_000, PodResources: PodResourcesConfig{
+			LogDir: "/var/log/pods", Interval: Duration(15 * time.Second), CgroupRoot: "/sys/fs/cgroup"}},
 		Buffer: BufferConfig{
 			MaxBytes:     2 << 30,
 			SegmentBytes: 64 << 20,
@@ -301,6 +302,14 @@ func (v *validator) config(c *Config) {
 		}
 	} else if c.Metrics.Pprof {
 		v.errorf("$.metrics.pprof", "metrics.pprof: needs metrics.listen")
+	}
+	if c.Metrics.MaxSeries < 0 {
+		v.errorf("$.metrics.max_series", "metrics.max_series: must not be negative (0 is no limit)")
+	}
+	if pr := c.Metrics.PodResources; pr.Interval < Duration(time.Second) {
+		v.errorf("$.metrics.pod_resources.interval", "metrics.pod_resources.interval: must be at least 1s")
+	} else if pr.Cgroup && pr.CgroupRoot == "" {
+		v.errorf("$.metrics.pod_resources.cgroup_root", "metrics.pod_resources.cgroup_root: must not be empty when cgroup is on")
 	}
 	b := c.Buffer
 	if b.SegmentBytes < 1<<20 {

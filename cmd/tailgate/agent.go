@@ -30,7 +30,7 @@ type agent struct {
 	cfg      *collector.Config
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	pods     *exporter.PodLogs
+	pods     *exporter.Pods
 	metrics  *collector.Metrics
 	pipeline *collector.Pipeline
 	inputs   []collector.Input
@@ -41,7 +41,12 @@ type agent struct {
 }
 
 func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs()}
+	maxSeries := cfg.Metrics.MaxSeries
+	if maxSeries == 0 {
+		maxSeries = -1 // the config's 0 is no limit
+	}
+	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(),
+		pods: exporter.NewPods(exporter.Options{MaxSeries: maxSeries, Logger: log.With("component", "exporter")})}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = collector.NewMetrics(a.reg)
 
@@ -78,7 +83,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		Routes:  cfg.Routes,
 		Sinks:   sinks,
 		Metrics: a.metrics,
-		Pods:    podLogs{a.pods},
+		Pods:    podLogs{a.pods.Logs()},
 		Logger:  log,
 	})
 	if err != nil {
@@ -98,6 +103,9 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		if err != nil {
 			p.Stop(context.Background())
 			return nil, fmt.Errorf("input %s: %w", ic.Name, err)
+		}
+		if t, ok := in.(*tail.Input); ok {
+			t.SetProgress(a.pods) // per-container written/read/lag
 		}
 		a.inputs = append(a.inputs, in)
 		a.filters = append(a.filters, rules)
@@ -229,6 +237,15 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 	a.pipeline.Start(context.WithoutCancel(ctx))
+	resCtx, stopResources := context.WithCancel(context.WithoutCancel(ctx))
+	resDone := make(chan struct{})
+	go func() {
+		defer close(resDone)
+		pr := a.cfg.Metrics.PodResources
+		a.pods.RunResources(resCtx, exporter.ResourceOptions{LogDir: pr.LogDir, Interval: pr.Interval.D(),
+			Cgroup: pr.Cgroup, CgroupRoot: pr.CgroupRoot})
+	}()
+	defer func() { stopResources(); <-resDone }()
 	inCtx, stopInputs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(a.inputs))
@@ -276,7 +293,10 @@ func (a *agent) run(ctx context.Context) error {
 type podLogs struct{ *exporter.PodLogs }
 
 func (p podLogs) Acquire(namespace, pod, container, stream string) collector.PodSeries {
-	return p.PodLogs.Acquire(namespace, pod, container, stream)
+	if s := p.PodLogs.Acquire(namespace, pod, container, stream); s != nil {
+		return s
+	}
+	return nil // refused by the series budget: an untyped nil, so the pipeline sees it
 }
 
 func (p podLogs) Release(s collector.PodSeries) {

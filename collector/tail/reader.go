@@ -653,6 +653,7 @@ func (r *reader) closeForGood(s *stream, f *file) {
 		}
 	}
 	r.closeFD(f)
+	r.reportClosed(f)
 	f.done = true
 	s.remove(f)
 	s.finish(f.id)
@@ -718,6 +719,7 @@ func (r *reader) poll() {
 					f.eof = false
 				}
 				lag += max(0, f.size-f.readOff)
+				r.reportProgress(f)
 				continue
 			}
 			fst, err := statFile(f.fd)
@@ -730,6 +732,7 @@ func (r *reader) poll() {
 			r.grew(s, f, fst)
 			f.refreshFingerprint()
 			lag += max(0, f.size-f.readOff)
+			r.reportProgress(f)
 		}
 	}
 	r.removeEmpty()

@@ -53,6 +53,8 @@ type Input struct {
 	log     *slog.Logger
 	warn    *collector.WarnLimiter
 
+	progress Progress // per-file size and read offset, for per-container lag (progress.go)
+
 	mu      sync.Mutex
 	known   map[string]bool   // stream paths being served
 	claimed map[fileID]bool   // files being read, so two paths to one file read it once
