@@ -144,7 +144,7 @@ func BenchmarkScrapeHTTPGzip(b *testing.B) {
 	req.Header.Set("Accept-Encoding", "gzip")
 	b.Run(fmt.Sprintf("series=%d/impl=tailgate", n), func(b *testing.B) {
 		p, _ := fillPodLogs(n)
-		h := Handler(nil, p)
+		h := Handler(nil, nil, p)
 		cpu := startCPU(b)
 		for b.Loop() {
 			h.ServeHTTP(discardResponse{h: http.Header{}}, req)

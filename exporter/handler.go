@@ -22,7 +22,8 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // Handler serves /metrics: g's families (client_golang self metrics, may be nil) in the text
 // format, then each extra writer's output (e.g. a *Pods), gzip-compressed when the scraper
-// accepts it. A gather error is logged and the families that were gathered are still served.
+// accepts it. A gather error is logged to log (the agent's handler; nil discards) at most once
+// a minute, and the families that were gathered are still served.
 //
 // gzip is klauspost/compress at level 1: 2x faster than the standard library's level 1 and
 // 10x faster than its default (promhttp's) on this exposition, for 2% more bytes than the
@@ -30,9 +31,12 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // first by default, and parses it no faster than this text at 100k series; protobuf parses ~19%
 // faster but is asked for only by scrapers configured proto-first (BenchmarkScraperParse,
 // bench/RESULTS.md), which does not pay for a second renderer and its label copies.
-func Handler(g prometheus.Gatherer, extra ...io.WriterTo) http.Handler {
+func Handler(log *slog.Logger, g prometheus.Gatherer, extra ...io.WriterTo) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &handler{gatherer: g, extra: extra,
-		warns: ratelog.New(slog.Default().With("component", "exporter"), time.Minute)}
+		warns: ratelog.New(log.With("component", "exporter"), time.Minute)}
 }
 
 type handler struct {

@@ -117,7 +117,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
+		mux.Handle("/metrics", exporter.Handler(a.log, a.reg, a.pods))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
