@@ -41,6 +41,19 @@ func BenchmarkParseDocker(b *testing.B) {
 
 var benchJSONCRI = []byte(`2026-11-23T03:00:00.123456789Z stdout F {"level":"info","ts":"2026-11-23T03:00:00.123Z","logger":"http","msg":"request completed","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","method":"GET","path":"/api/v1/orders/4711","status":200,"latency_ms":12.5}`)
 
+// BenchmarkJSONObject is the check a JSON line's message passes before it becomes
+// Record.Fields (parse_json): the whole object is validated.
+func BenchmarkJSONObject(b *testing.B) {
+	msg := benchJSONCRI[40:]
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !isJSONObject(msg) {
+			b.Fatal("not an object")
+		}
+	}
+}
+
 // benchTrace is a Java trace as CRI lines on stderr, with the JSON line that ends it.
 var benchTrace = func() [][]byte {
 	lines := []string{"java.lang.IllegalStateException: order 4711 in unexpected state"}
