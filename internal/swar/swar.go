@@ -20,6 +20,12 @@ func JSONSpecial(x uint64) uint64 {
 	return (ctl | quote | slash | x) & High
 }
 
+// Control flags (the high bit) the bytes of x that are < 0x20. It may flag a byte above a
+// true hit, never below one, so the lowest flag is exact.
+func Control(x uint64) uint64 {
+	return (x - Low*0x20) &^ x & High
+}
+
 // ZeroBytes flags (the high bit) exactly the zero bytes of x: no carry crosses a byte.
 func ZeroBytes(x uint64) uint64 {
 	return ^(((x &^ High) + (High - Low)) | x) & High

@@ -32,6 +32,9 @@ func TestWordMasks(t *testing.T) {
 			if got, want := HasControlOrHigh(x), b < 0x20 || b >= 0x80; got != want {
 				t.Fatalf("byte %#x at %d: hasControlOrHigh %v, want %v", b, pos, got, want)
 			}
+			if m, want := Control(x), b < 0x20; (m != 0) != want || want && m&-m != 0x80<<(8*pos) {
+				t.Fatalf("byte %#x at %d: Control %#x", b, pos, m)
+			}
 			m := ControlOrHigh(x)
 			if want := b < 0x20 || b >= 0x80; (m != 0) != want || want && m&-m != 0x80<<(8*pos) {
 				t.Fatalf("byte %#x at %d: ControlOrHigh %#x", b, pos, m)
