@@ -1,10 +1,8 @@
 package tail
 
 import (
-	"unicode/utf16"
-	"unicode/utf8"
-
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/internal/jsonscan"
 )
 
 // dockerParser parses docker json-file lines. It owns the scratch buffer the unescaped
@@ -20,48 +18,40 @@ type dockerParser struct {
 //
 // Fields may come in any order and unknown ones ("attrs") are skipped. A log value without a
 // trailing "\n" is a partial: docker splits long lines at 16 KiB. The returned Message points
-// into p.scratch and is valid until the next call.
+// into p.scratch and is valid until the next call. The log value is delivered as written:
+// raw control characters and invalid UTF-8 in it are kept (jsonscan.UnquoteRaw); the rest of
+// the line must be valid JSON.
 func (p *dockerParser) parse(line []byte) (chunk, bool) {
 	var c chunk
-	i := skipSpace(line, 0)
+	i := jsonscan.SkipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return c, false
 	}
-	i = skipSpace(line, i+1)
+	i++
 	haveLog := false
-	if i < len(line) && line[i] == '}' {
-		return c, false
-	}
-	for {
-		if i >= len(line) || line[i] != '"' {
-			return c, false
-		}
-		keyEnd, ok := scanString(line, i)
+	for first := true; ; first = false {
+		key, next, done, ok := dockerMember(line, i, first)
 		if !ok {
 			return c, false
 		}
-		key := line[i+1 : keyEnd-1]
-		i = skipSpace(line, keyEnd)
-		if i >= len(line) || line[i] != ':' {
-			return c, false
+		if i = next; done {
+			break
 		}
-		i = skipSpace(line, i+1)
 		switch string(key) {
 		case "log":
 			if i >= len(line) || line[i] != '"' {
 				return c, false
 			}
-			p.scratch, i, ok = unescapeString(p.scratch[:0], line, i)
-			if !ok {
+			if p.scratch, i, ok = jsonscan.UnquoteRaw(p.scratch[:0], line, i); !ok {
 				return c, false
 			}
 			haveLog = true
 		case "stream":
-			end, ok := scanQuoted(line, i)
+			v, end, ok := quoted(line, i)
 			if !ok {
 				return c, false
 			}
-			switch string(line[i+1 : end-1]) {
+			switch string(v) {
 			case "stdout":
 				c.Stream = collector.StreamStdout
 			case "stderr":
@@ -69,33 +59,22 @@ func (p *dockerParser) parse(line []byte) (chunk, bool) {
 			}
 			i = end
 		case "time":
-			end, ok := scanQuoted(line, i)
+			v, end, ok := quoted(line, i)
 			if !ok {
 				return c, false
 			}
-			if c.Time, ok = p.times.parse(line[i+1 : end-1]); !ok {
+			if c.Time, ok = p.times.parse(v); !ok {
 				return c, false
 			}
 			i = end
 		default:
-			if i, ok = scanValue(line, i, 0); !ok {
+			var st jsonscan.Status
+			if i, st = jsonscan.Skip(line, i, maxJSONDepth); st != jsonscan.OK {
 				return c, false
 			}
 		}
-		i = skipSpace(line, i)
-		if i >= len(line) {
-			return c, false
-		}
-		if line[i] == '}' {
-			i++
-			break
-		}
-		if line[i] != ',' {
-			return c, false
-		}
-		i = skipSpace(line, i+1)
 	}
-	if !haveLog || skipSpace(line, i) != len(line) {
+	if !haveLog || jsonscan.SkipSpace(line, i) != len(line) {
 		return c, false
 	}
 	msg := p.scratch
@@ -108,88 +87,29 @@ func (p *dockerParser) parse(line []byte) (chunk, bool) {
 	return c, true
 }
 
-// scanQuoted is scanString for a value that must be a string.
-func scanQuoted(b []byte, i int) (int, bool) {
+// dockerMember is jsonscan.Member for a docker line: the keys docker writes, in the order and
+// the compact form it writes them, are matched as they stand, and anything else is read by
+// Member. Keys are compared as written (docker never escapes them).
+func dockerMember(b []byte, i int, first bool) (key []byte, next int, done, ok bool) {
+	switch {
+	case first && hasAt(b, i, `"log":`):
+		return b[i+1 : i+4], jsonscan.SkipSpace(b, i+6), false, true
+	case !first && hasAt(b, i, `,"stream":`):
+		return b[i+2 : i+8], jsonscan.SkipSpace(b, i+10), false, true
+	case !first && hasAt(b, i, `,"time":`):
+		return b[i+2 : i+6], jsonscan.SkipSpace(b, i+8), false, true
+	}
+	key, _, next, done, ok = jsonscan.Member(b, i, first)
+	return key, next, done, ok
+}
+
+func hasAt(b []byte, i int, s string) bool { return len(b)-i >= len(s) && string(b[i:i+len(s)]) == s }
+
+// quoted scans the string at b[i], which must be one, and returns its raw content.
+func quoted(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
-		return i, false
+		return nil, i, false
 	}
-	return scanString(b, i)
-}
-
-// unescapeString appends the decoded JSON string starting at b[i] (a '"') to dst and returns
-// the index past its closing quote. Lone or broken surrogates become U+FFFD.
-func unescapeString(dst, b []byte, i int) ([]byte, int, bool) {
-	i++
-	for {
-		start := i
-		for i < len(b) && b[i] != '"' && b[i] != '\\' {
-			i++
-		}
-		dst = append(dst, b[start:i]...)
-		if i >= len(b) {
-			return dst, i, false
-		}
-		if b[i] == '"' {
-			return dst, i + 1, true
-		}
-		if i+1 >= len(b) {
-			return dst, i, false
-		}
-		switch e := b[i+1]; e {
-		case '"', '\\', '/':
-			dst = append(dst, e)
-			i += 2
-		case 'b':
-			dst = append(dst, '\b')
-			i += 2
-		case 'f':
-			dst = append(dst, '\f')
-			i += 2
-		case 'n':
-			dst = append(dst, '\n')
-			i += 2
-		case 'r':
-			dst = append(dst, '\r')
-			i += 2
-		case 't':
-			dst = append(dst, '\t')
-			i += 2
-		case 'u':
-			r, ok := hex4(b, i+2)
-			if !ok {
-				return dst, i, false
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2, ok2 := rune(0), false
-				if len(b)-i >= 6 && b[i] == '\\' && b[i+1] == 'u' {
-					r2, ok2 = hex4(b, i+2)
-				}
-				if dec := utf16.DecodeRune(r, r2); ok2 && dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default:
-			return dst, i, false
-		}
-	}
-}
-
-func hex4(b []byte, i int) (rune, bool) {
-	if len(b)-i < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		v := hexVal(c)
-		if v < 0 {
-			return 0, false
-		}
-		r = r<<4 | rune(v)
-	}
-	return r, true
+	raw, end, _, ok := jsonscan.String(b, i)
+	return raw, end, ok
 }

@@ -61,21 +61,6 @@ func FuzzDockerLine(f *testing.F) {
 	})
 }
 
-// FuzzJSONObject: the scanner that guards Record.Fields agrees with encoding/json.
-func FuzzJSONObject(f *testing.F) {
-	f.Add([]byte(`{"a":[1,2,{"b":null}],"c":"\u00e9"}`))
-	f.Add([]byte(`{"a":01}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if !utf8.Valid(b) {
-			return
-		}
-		want := json.Valid(b) && bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
-		if got := isJSONObject(b); got != want && !(want && bytes.Count(b, []byte("{"))+bytes.Count(b, []byte("[")) > maxJSONDepth) {
-			t.Fatalf("isJSONObject(%q) = %v, want %v", b, got, want)
-		}
-	})
-}
-
 // FuzzMultilineStage drives a reader's per-line path with multiline on (every built-in
 // detector and a custom rule) over arbitrary interleavings of stdout and stderr lines and
 // partial chunks: whatever the input, every logical line comes out exactly once, in its
