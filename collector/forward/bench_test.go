@@ -95,7 +95,7 @@ func BenchmarkDecodeJSONForward(b *testing.B) {
 	frame := []byte(`["app.web",1795402800,{"log":"GET /api/v1/orders/12345 200 ` + strings.Repeat("x", 60) + `","level":"info","status":200,"latency_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","user":"u-000042","ok":true,"note":"caf\u00e9 \"quoted\"\n"},{"chunk":"anNvbg=="}]`)
 	d := decoder{src: collector.NewSource(1, "apps", nil), key: 1, maxUnpacked: 64 << 20}
 	d.flush = func(*collector.Batch) error { return nil }
-	s := jsonScanner{max: 1 << 20}
+	s := newJSONScanner(1 << 20)
 	var buf []byte
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()

@@ -103,7 +103,7 @@ func newConn(in *Input, nc net.Conn, out collector.Emitter, ctx context.Context,
 		peer:     peerOf(nc),
 		bufRes:   reservation{b: in.budget},
 		ms:       msgpackScanner{max: in.maxChunk},
-		js:       jsonScanner{max: in.maxChunk},
+		js:       newJSONScanner(in.maxChunk),
 		phase:    phaseIdle,
 		lastRead: now,
 	}
@@ -276,9 +276,9 @@ func (c *conn) handshake() error {
 	if _, err := c.nc.Write(appendHELO(nil, nonce)); err != nil {
 		return c.handshakeErr(err)
 	}
-	c.ms.max, c.js.max = maxHandshakeBytes, maxHandshakeBytes
+	c.ms.max, c.js.f.Max = maxHandshakeBytes, maxHandshakeBytes
 	frame, isJSON, err := c.readFrame()
-	c.ms.max, c.js.max = c.in.maxChunk, c.in.maxChunk
+	c.ms.max, c.js.f.Max = c.in.maxChunk, c.in.maxChunk
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/tinylib/msgp/msgp"
+
+	"github.com/tailgate-dev/tailgate/internal/jsonscan"
 )
 
 var errBadJSON = errors.New("malformed JSON frame")
@@ -15,26 +15,22 @@ var errBadJSON = errors.New("malformed JSON frame")
 // appendJSONAsMsgpack transcodes the JSON value at the start of src to msgpack appended to dst,
 // so the JSON frames of fluent-logger-golang's MarshalAsJSON take the same decode path as
 // msgpack ones. Containers and strings get 32-bit headers patched once their size is known:
-// non-minimal, and valid msgpack.
+// non-minimal, and valid msgpack. Strings are delivered as the peer wrote them (raw control
+// characters and invalid UTF-8 kept, as jsonscan.UnquoteRaw does); the record's JSON rendering
+// repairs them later.
 func appendJSONAsMsgpack(dst, src []byte) ([]byte, []byte, error) {
-	return transcodeValue(dst, skipSpace(src), 0)
+	dst, i, err := transcodeValue(dst, src, jsonscan.SkipSpace(src, 0), 0)
+	return dst, src[i:], err
 }
 
-func skipSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\r' || b[0] == '\t') {
-		b = b[1:]
-	}
-	return b
-}
-
-func transcodeValue(dst, b []byte, depth int) ([]byte, []byte, error) {
-	if len(b) == 0 {
-		return dst, b, errBadJSON
+func transcodeValue(dst, b []byte, i, depth int) ([]byte, int, error) {
+	if i >= len(b) {
+		return dst, i, errBadJSON
 	}
 	if depth > maxDepth {
-		return dst, b, errTooDeep
+		return dst, i, errTooDeep
 	}
-	switch c := b[0]; {
+	switch c := b[i]; {
 	case c == '{' || c == '[':
 		closer := byte('}')
 		lead := byte(0xdf) // map32
@@ -43,50 +39,59 @@ func transcodeValue(dst, b []byte, depth int) ([]byte, []byte, error) {
 		}
 		at := len(dst)
 		dst = append(dst, lead, 0, 0, 0, 0)
-		b = skipSpace(b[1:])
+		i = jsonscan.SkipSpace(b, i+1)
 		var n uint32
 		var err error
-		for len(b) > 0 && b[0] != closer {
+		for i < len(b) && b[i] != closer {
 			if n > 0 {
-				if b[0] != ',' {
-					return dst, b, errBadJSON
+				if b[i] != ',' {
+					return dst, i, errBadJSON
 				}
-				b = skipSpace(b[1:])
+				i = jsonscan.SkipSpace(b, i+1)
 			}
 			if c == '{' {
-				if len(b) == 0 || b[0] != '"' {
-					return dst, b, errBadJSON
+				if i >= len(b) || b[i] != '"' {
+					return dst, i, errBadJSON
 				}
-				if dst, b, err = transcodeString(dst, b); err != nil {
-					return dst, b, err
+				if dst, i, err = transcodeString(dst, b, i); err != nil {
+					return dst, i, err
 				}
-				b = skipSpace(b)
-				if len(b) == 0 || b[0] != ':' {
-					return dst, b, errBadJSON
+				i = jsonscan.SkipSpace(b, i)
+				if i >= len(b) || b[i] != ':' {
+					return dst, i, errBadJSON
 				}
-				b = skipSpace(b[1:])
+				i = jsonscan.SkipSpace(b, i+1)
 			}
-			if dst, b, err = transcodeValue(dst, b, depth+1); err != nil {
-				return dst, b, err
+			if dst, i, err = transcodeValue(dst, b, i, depth+1); err != nil {
+				return dst, i, err
 			}
-			b = skipSpace(b)
+			i = jsonscan.SkipSpace(b, i)
 			n++
 		}
-		if len(b) == 0 {
-			return dst, b, errBadJSON
+		if i >= len(b) {
+			return dst, i, errBadJSON
 		}
 		binary.BigEndian.PutUint32(dst[at+1:], n)
-		return dst, b[1:], nil
+		return dst, i + 1, nil
 	case c == '"':
-		return transcodeString(dst, b)
-	case c == 't' && len(b) >= 4 && string(b[:4]) == "true":
-		return msgp.AppendBool(dst, true), b[4:], nil
-	case c == 'f' && len(b) >= 5 && string(b[:5]) == "false":
-		return msgp.AppendBool(dst, false), b[5:], nil
-	case c == 'n' && len(b) >= 4 && string(b[:4]) == "null":
-		return msgp.AppendNil(dst), b[4:], nil
+		return transcodeString(dst, b, i)
+	case c == 't':
+		if end, ok := jsonscan.Literal(b, i, "true"); ok {
+			return msgp.AppendBool(dst, true), end, nil
+		}
+	case c == 'f':
+		if end, ok := jsonscan.Literal(b, i, "false"); ok {
+			return msgp.AppendBool(dst, false), end, nil
+		}
+	case c == 'n':
+		if end, ok := jsonscan.Literal(b, i, "null"); ok {
+			return msgp.AppendNil(dst), end, nil
+		}
 	case c == '-' || (c >= '0' && c <= '9'):
-		end, isInt := 0, true
+		// The number is what strconv makes of the run of number characters: laxer than
+		// RFC 8259 ("01", "1." pass), kept so as not to refuse what this input has always
+		// taken from a peer.
+		end, isInt := i, true
 		for end < len(b) {
 			c := b[end]
 			if c == '.' || c == 'e' || c == 'E' || c == '+' {
@@ -96,96 +101,29 @@ func transcodeValue(dst, b []byte, depth int) ([]byte, []byte, error) {
 			}
 			end++
 		}
-		num := string(b[:end])
+		num := string(b[i:end])
 		if isInt {
 			if v, err := strconv.ParseInt(num, 10, 64); err == nil {
-				return msgp.AppendInt64(dst, v), b[end:], nil
+				return msgp.AppendInt64(dst, v), end, nil
 			}
 		}
 		v, err := strconv.ParseFloat(num, 64)
 		if err != nil {
-			return dst, b, errBadJSON
+			return dst, i, errBadJSON
 		}
-		return msgp.AppendFloat64(dst, v), b[end:], nil
+		return msgp.AppendFloat64(dst, v), end, nil
 	}
-	return dst, b, errBadJSON
+	return dst, i, errBadJSON
 }
 
-// transcodeString unescapes the JSON string at b into a msgpack str.
-func transcodeString(dst, b []byte) ([]byte, []byte, error) {
+// transcodeString unescapes the JSON string at b[i] into a msgpack str.
+func transcodeString(dst, b []byte, i int) ([]byte, int, error) {
 	at := len(dst)
 	dst = append(dst, 0xdb, 0, 0, 0, 0) // str32
-	i := 1
-	for {
-		if i >= len(b) {
-			return dst, b, errBadJSON
-		}
-		c := b[i]
-		switch {
-		case c == '"':
-			binary.BigEndian.PutUint32(dst[at+1:], uint32(len(dst)-at-5))
-			return dst, b[i+1:], nil
-		case c == '\\':
-			if i+1 >= len(b) {
-				return dst, b, errBadJSON
-			}
-			e := b[i+1]
-			i += 2
-			switch e {
-			case '"', '\\', '/':
-				dst = append(dst, e)
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				r, ok := hex4(b[i:])
-				if !ok {
-					return dst, b, errBadJSON
-				}
-				i += 4
-				if utf16.IsSurrogate(r) {
-					if r2, ok := hex4(b[min(i+2, len(b)):]); ok && i+1 < len(b) && b[i] == '\\' && b[i+1] == 'u' {
-						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							r = dec
-							i += 6
-						}
-					}
-				}
-				dst = utf8.AppendRune(dst, r)
-			default:
-				return dst, b, errBadJSON
-			}
-		default:
-			dst = append(dst, c)
-			i++
-		}
+	dst, end, ok := jsonscan.UnquoteRaw(dst, b, i)
+	if !ok {
+		return dst, i, errBadJSON
 	}
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
+	binary.BigEndian.PutUint32(dst[at+1:], uint32(len(dst)-at-5))
+	return dst, end, nil
 }

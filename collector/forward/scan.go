@@ -3,6 +3,8 @@ package forward
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/tailgate-dev/tailgate/internal/jsonscan"
 )
 
 // maxDepth bounds container nesting in a frame, so neither the scanner's stack nor the
@@ -155,53 +157,25 @@ func headerSize(b []byte) (hdr int, body, count uint64, ok bool, err error) {
 }
 
 // jsonScanner finds where one JSON array ends in a stream (the frames fluent-logger-golang
-// writes with MarshalAsJSON, back to back). It tracks only strings and bracket depth; the
-// transcoder validates the rest.
-type jsonScanner struct {
-	max      int
-	off      int
-	depth    int
-	inString bool
-	escape   bool
+// writes with MarshalAsJSON, back to back): jsonscan.Framer with this input's limits and errors.
+// It tracks only strings and bracket depth; the transcoder validates the rest.
+type jsonScanner struct{ f jsonscan.Framer }
+
+func newJSONScanner(max int) jsonScanner {
+	return jsonScanner{jsonscan.Framer{Max: max, MaxDepth: maxDepth}}
 }
 
-func (s *jsonScanner) reset() { *s = jsonScanner{max: s.max} }
+func (s *jsonScanner) reset() { s.f.Reset() }
 
 func (s *jsonScanner) scan(b []byte) (n int, done bool, err error) {
-	for ; s.off < len(b); s.off++ {
-		if s.off >= s.max {
-			return 0, false, errTooLarge
-		}
-		c := b[s.off]
-		if s.inString {
-			switch {
-			case s.escape:
-				s.escape = false
-			case c == '\\':
-				s.escape = true
-			case c == '"':
-				s.inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			s.inString = true
-		case '[', '{':
-			s.depth++
-			if s.depth > maxDepth {
-				return 0, false, errTooDeep
-			}
-		case ']', '}':
-			s.depth--
-			if s.depth == 0 {
-				s.off++
-				return s.off, true, nil
-			}
-			if s.depth < 0 {
-				return 0, false, errMalformed
-			}
-		}
+	n, done, st := s.f.Scan(b)
+	switch st {
+	case jsonscan.TooLarge:
+		return 0, false, errTooLarge
+	case jsonscan.TooDeep:
+		return 0, false, errTooDeep
+	case jsonscan.Invalid:
+		return 0, false, errMalformed
 	}
-	return 0, false, nil
+	return n, done, nil
 }

@@ -63,7 +63,7 @@ func TestMsgpackScannerLimits(t *testing.T) {
 func TestJSONScanner(t *testing.T) {
 	f := func(in string, want int) {
 		t.Helper()
-		s := jsonScanner{max: 1 << 20}
+		s := newJSONScanner(1 << 20)
 		n, done, err := s.scan([]byte(in))
 		if err != nil || !done || n != want {
 			t.Errorf("%q: n=%d done=%v err=%v, want %d", in, n, done, err, want)
@@ -71,7 +71,7 @@ func TestJSONScanner(t *testing.T) {
 	}
 	f(`["a",1,{"x":"]}\"["},{}]["next"]`, 24)
 	f(`[[[]]]`, 6)
-	s := jsonScanner{max: 8}
+	s := newJSONScanner(8)
 	if _, _, err := s.scan([]byte(`["aaaaaaaaaa"]`)); !errors.Is(err, errTooLarge) {
 		t.Errorf("limit: %v", err)
 	}
