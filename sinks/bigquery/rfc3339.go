@@ -85,3 +85,12 @@ func decimal(b []byte, lo, hi int) (int, bool) {
 	}
 	return x, lo <= x && x <= hi
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func skipDigits(d []byte, i int) int {
+	for i < len(d) && isDigit(d[i]) {
+		i++
+	}
+	return i
+}

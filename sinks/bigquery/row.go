@@ -105,11 +105,11 @@ func (e *rowEncoder) appendRow(dst, data []byte) ([]byte, error) {
 	e.sc.reset(data)
 	e.scanEnvelope()
 	env := &e.env
-	if sc := &e.sc; sc.errMsg != "" {
-		if sc.errPos < len(data) && sc.errMsg != "exceeded max depth" {
-			return dst, fmt.Errorf("%w: %s %q at offset %d", errMalformed, sc.errMsg, data[sc.errPos], sc.errPos)
+	if msg, pos := e.sc.err(); msg != "" {
+		if pos < len(data) && msg != "exceeded max depth" {
+			return dst, fmt.Errorf("%w: %s %q at offset %d", errMalformed, msg, data[pos], pos)
 		}
-		return dst, fmt.Errorf("%w: %s", errMalformed, sc.errMsg)
+		return dst, fmt.Errorf("%w: %s", errMalformed, msg)
 	}
 	if env.typeErr != "" {
 		return dst, fmt.Errorf("%w: %s", errMalformed, env.typeErr)
