@@ -2,15 +2,12 @@ package cloudlogging
 
 import (
 	"math"
-	"math/bits"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/tailgate-dev/tailgate/internal/swar"
+	"github.com/tailgate-dev/tailgate/internal/jsonscan"
 )
 
 // maxDepth is the deepest JSON nesting written as Struct/ListValue. Each level costs two or
@@ -20,6 +17,8 @@ const maxDepth = 24
 
 // walker turns JSON text into google.protobuf.Struct wire bytes in one pass, validating as it
 // goes (RFC 8259, strict: a control character in a string or a trailing comma is an error).
+// Its cursor moves with the jsonscan primitives; what it adds is the protobuf it writes and
+// the two things it notes on the way.
 type walker struct {
 	src []byte
 	pos int
@@ -33,16 +32,7 @@ func (w *walker) reset(src []byte) {
 	w.src, w.pos, w.replaced, w.deep = src, 0, false, false
 }
 
-func (w *walker) skipSpace() {
-	for w.pos < len(w.src) {
-		switch w.src[w.pos] {
-		case ' ', '\t', '\n', '\r':
-			w.pos++
-		default:
-			return
-		}
-	}
-}
+func (w *walker) skipSpace() { w.pos = jsonscan.SkipSpace(w.src, w.pos) }
 
 // peek returns the next non-space byte, or 0 at the end.
 func (w *walker) peek() byte {
@@ -138,29 +128,12 @@ func (w *walker) appendValue(b []byte, depth int) ([]byte, bool) {
 // appendObject appends the content of a Struct for the object at w.pos.
 func (w *walker) appendObject(b []byte, depth int) ([]byte, bool) {
 	w.pos++ // '{'
-	if w.peek() == '}' {
-		w.pos++
-		return b, true
-	}
-	for {
-		if w.peek() != '"' {
-			return b, false
+	for first := true; ; first = false {
+		key, plain, next, done, ok := jsonscan.Member(w.src, w.pos, first)
+		if w.pos = next; !ok || done {
+			return b, ok
 		}
-		key, plain, ok := w.scanString()
-		if !ok || w.peek() != ':' {
-			return b, false
-		}
-		w.pos++
 		if b, ok = w.appendMember(b, key, plain, depth); !ok {
-			return b, false
-		}
-		switch w.peek() {
-		case ',':
-			w.pos++
-		case '}':
-			w.pos++
-			return b, true
-		default:
 			return b, false
 		}
 	}
@@ -169,158 +142,45 @@ func (w *walker) appendObject(b []byte, depth int) ([]byte, bool) {
 // appendArray appends the content of a ListValue for the array at w.pos.
 func (w *walker) appendArray(b []byte, depth int) ([]byte, bool) {
 	w.pos++ // '['
-	if w.peek() == ']' {
-		w.pos++
-		return b, true
-	}
-	for {
+	for first := true; ; first = false {
+		next, done, ok := jsonscan.Element(w.src, w.pos, first)
+		if w.pos = next; !ok || done {
+			return b, ok
+		}
 		var s int
-		var ok bool
 		b, s = beginMessage(b, 1)
 		if b, ok = w.appendValue(b, depth); !ok {
 			return b, false
 		}
 		b = endMessage(b, s)
-		switch w.peek() {
-		case ',':
-			w.pos++
-		case ']':
-			w.pos++
-			return b, true
-		default:
-			return b, false
-		}
 	}
 }
 
-// skipValue moves past the JSON value at w.pos, validating it.
+// maxSkipDepth is how deep skipValue lets containers nest (a deep subtree is skipped to be
+// kept as text; past this it is not JSON the entry can carry).
+const maxSkipDepth = 1000
+
+// The cursor's moves. A move that fails returns false and leaves w.pos at the offending byte:
+// a caller that only tried a reading puts w.pos back; the others give up. They are kept small
+// enough to inline.
+
+// skipValue moves past the JSON value at w.pos, validating it; depth is the value's own.
 func (w *walker) skipValue(depth int) bool {
-	switch c := w.peek(); c {
-	case '{':
-		if depth > 1000 {
-			return false
-		}
-		w.pos++
-		if w.peek() == '}' {
-			w.pos++
-			return true
-		}
-		for {
-			if w.peek() != '"' {
-				return false
-			}
-			if _, _, ok := w.scanString(); !ok || w.peek() != ':' {
-				return false
-			}
-			w.pos++
-			if !w.skipValue(depth + 1) {
-				return false
-			}
-			switch w.peek() {
-			case ',':
-				w.pos++
-			case '}':
-				w.pos++
-				return true
-			default:
-				return false
-			}
-		}
-	case '[':
-		if depth > 1000 {
-			return false
-		}
-		w.pos++
-		if w.peek() == ']' {
-			w.pos++
-			return true
-		}
-		for {
-			if !w.skipValue(depth + 1) {
-				return false
-			}
-			switch w.peek() {
-			case ',':
-				w.pos++
-			case ']':
-				w.pos++
-				return true
-			default:
-				return false
-			}
-		}
-	case '"':
-		_, _, ok := w.scanString()
-		return ok
-	case 't':
-		return w.literal("true")
-	case 'f':
-		return w.literal("false")
-	case 'n':
-		return w.literal("null")
-	}
-	_, ok := w.scanNumber()
-	return ok
+	var st jsonscan.Status
+	w.pos, st = jsonscan.Skip(w.src, w.pos, maxSkipDepth+1-depth)
+	return st == jsonscan.OK
 }
 
-func (w *walker) literal(lit string) bool {
-	if len(w.src)-w.pos < len(lit) || string(w.src[w.pos:w.pos+len(lit)]) != lit {
-		return false
-	}
-	w.pos += len(lit)
-	return true
+func (w *walker) literal(lit string) (ok bool) {
+	w.pos, ok = jsonscan.Literal(w.src, w.pos, lit)
+	return ok
 }
 
 // scanString moves past the string at w.pos and returns its raw content (between the quotes);
 // plain says it has no escapes and only ASCII, so it can be written as it is.
 func (w *walker) scanString() (raw []byte, plain, ok bool) {
-	w.pos++ // '"'
-	start := w.pos
-	plain = true
-	s := w.src
-	i := w.pos
-	for {
-		for i+8 <= len(s) {
-			m := swar.JSONSpecial(le64(s[i:]))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-			break
-		}
-		if i >= len(s) {
-			return nil, false, false
-		}
-		switch c := s[i]; {
-		case c == '"':
-			w.pos = i + 1
-			return s[start:i], plain, true
-		case c == '\\':
-			plain = false
-			if i+1 >= len(s) {
-				return nil, false, false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(s) || hex4(s[i+2:i+6]) < 0 {
-					return nil, false, false
-				}
-				i += 6
-			default:
-				return nil, false, false
-			}
-		case c < 0x20:
-			return nil, false, false
-		case c >= utf8.RuneSelf:
-			plain = false
-			i++
-		default:
-			i++
-		}
-	}
+	raw, w.pos, plain, ok = jsonscan.String(w.src, w.pos)
+	return raw, plain, ok
 }
 
 // appendStringBytes appends field num holding the JSON string content raw, unescaped, as UTF-8.
@@ -337,122 +197,16 @@ func (w *walker) appendStringBytes(b []byte, num protowire.Number, raw []byte, p
 // appendUnescaped appends the JSON string content raw (already validated by scanString),
 // unescaped, with invalid UTF-8 and lone surrogates replaced by U+FFFD.
 func (w *walker) appendUnescaped(b, raw []byte) []byte {
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		switch {
-		case c == '\\':
-			switch raw[i+1] {
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				r := rune(hex4(raw[i+2 : i+6]))
-				i += 6
-				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
-					if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-						r2 = rune(hex4(raw[i+2 : i+6]))
-					}
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						r = d
-						i += 6
-					} else {
-						r = utf8.RuneError
-						w.replaced = true
-					}
-				}
-				b = utf8.AppendRune(b, r)
-				continue
-			default: // '"', '\\', '/'
-				b = append(b, raw[i+1])
-			}
-			i += 2
-		case c < utf8.RuneSelf:
-			j := i + 1
-			for j < len(raw) && raw[j] != '\\' && raw[j] < utf8.RuneSelf {
-				j++
-			}
-			b = append(b, raw[i:j]...)
-			i = j
-		default:
-			r, n := utf8.DecodeRune(raw[i:])
-			if r == utf8.RuneError && n == 1 {
-				b = append(b, "\uFFFD"...)
-				w.replaced = true
-			} else {
-				b = append(b, raw[i:i+n]...)
-			}
-			i += n
-		}
-	}
+	b, rep := jsonscan.Unquote(b, raw)
+	w.replaced = w.replaced || rep
 	return b
 }
 
-// hex4 returns the value of four hex digits, or -1.
-func hex4(h []byte) int {
-	v := 0
-	for _, c := range h[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			v = v<<4 | int(c-'0')
-		case 'a' <= c|0x20 && c|0x20 <= 'f':
-			v = v<<4 | int(c|0x20-'a'+10)
-		default:
-			return -1
-		}
-	}
-	return v
-}
-
 // scanNumber moves past the JSON number at w.pos and returns its text.
-func (w *walker) scanNumber() ([]byte, bool) {
-	s, i := w.src, w.pos
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return nil, false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		d := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return nil, false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return nil, false
-		}
-	}
-	num := s[w.pos:i]
-	w.pos = i
-	return num, true
+func (w *walker) scanNumber() (num []byte, ok bool) {
+	i := w.pos
+	w.pos, ok = jsonscan.Number(w.src, i)
+	return w.src[i:w.pos], ok
 }
 
 // parseNumber converts JSON number text to a double; exact is false when it is out of range.
