@@ -7,7 +7,6 @@ package filter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/internal/jsonscan"
 )
 
 // DefaultReason labels filtered records in tailgate_pod_log_dropped_total.
@@ -221,13 +221,15 @@ func (e *Emitter) redact(rec *collector.Record) int {
 	switch {
 	case fieldsIsMessage:
 		// A tailed JSON line: the fields are the message; keep them only while still an object.
-		if json.Valid(rec.Message) {
+		if jsonscan.IsObject(rec.Message, jsonscan.MaxDepth) {
 			rec.Fields = rec.Message
 		} else {
 			rec.Fields = nil
 		}
-	case len(fields) > 0 && !json.Valid(fields):
-		rec.Fields = nil // a rule cut through the JSON: the secret must not stay, the fields go
+	case len(fields) > 0 && !jsonscan.IsObject(fields, jsonscan.MaxDepth):
+		// A rule cut through the JSON, or left a value that is no object (the envelope writes
+		// Fields as its "fields" object): the secret must not stay, the fields go.
+		rec.Fields = nil
 	default:
 		rec.Fields = fields
 	}

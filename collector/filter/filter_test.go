@@ -142,6 +142,37 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestRedactKeepsFieldsAnObject: a redaction that leaves valid JSON that is no object (a
+// string, an array) drops the fields, which the envelope writes as its "fields" object.
+func TestRedactKeepsFieldsAnObject(t *testing.T) {
+	rules, err := Compile(nil, []collector.RedactConfig{
+		{Pattern: `^\{"card":"[0-9-]+"\}$`, Replacement: `"[redacted]"`},
+		{Pattern: `^\{"n":(\[1\])\}$`, Replacement: "$1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &nextEmitter{}
+	e := NewEmitter(next, rules, prometheus.NewCounter(prometheus.CounterOpts{Name: "r"}))
+	tailJSON := []byte(`{"card":"4111-1111-1111-1111"}`)
+	recs := []collector.Record{
+		{Message: tailJSON, Fields: tailJSON},
+		{Message: []byte("fwd"), Fields: []byte(`{"n":[1]}`)},
+	}
+	if _, err := e.Emit(context.Background(), &collector.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ msg, fields string }{
+		{`"[redacted]"`, ""},
+		{"fwd", ""},
+	}
+	for i, w := range want {
+		if got := next.records[i]; string(got.Message) != w.msg || string(got.Fields) != w.fields {
+			t.Errorf("record %d: %q %q, want %q %q", i, got.Message, got.Fields, w.msg, w.fields)
+		}
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	f := func(filters []collector.FilterConfig, redact []collector.RedactConfig, want string) {
 		t.Helper()
