@@ -98,6 +98,12 @@ type Kube struct {
 	Container string
 	Node      string
 	Labels    map[string]string
+	// From the pod watch: the workload that owns the pod (the Deployment behind a ReplicaSet,
+	// the CronJob behind a Job), the container's image, and the annotations chosen in config.
+	Workload     string
+	WorkloadKind string
+	Image        string
+	Annotations  map[string]string
 }
 
 // Source is where records come from: one container's log file, or one forward connection.
