@@ -88,6 +88,9 @@ func newConn(in *Input, nc net.Conn, out collector.Emitter, ctx context.Context,
 func (c *conn) serve(ackCtx context.Context) {
 	defer c.out.Release(c.dec.src)
 	defer c.nc.Close()
+	if c.in.peers != nil {
+		defer c.in.peers.AttachPeer(c.nc, c.dec.src)()
+	}
 	if c.in.sharedKey != "" {
 		if err := c.handshake(); err != nil {
 			c.fail(err)

@@ -55,6 +55,12 @@ type reader struct {
 	gone     []string // state keys to delete that belong to no file (lost while we were down)
 	release  []*collector.Source
 	lag      int64
+
+	// excluding is set while the stream being read belongs to a pod annotated
+	// tailgate.io/exclude; its records are counted per stream kind, not emitted.
+	excluding   bool
+	excluded    [4]int
+	excludedSrc *collector.Source
 }
 
 func newReader(in *Input) *reader {
@@ -121,6 +127,9 @@ func (r *reader) shutdown() error {
 
 func (r *reader) closeAll() {
 	for _, s := range r.streams {
+		if s.bind != nil {
+			s.bind.Close()
+		}
 		for _, f := range s.files {
 			if f.fd != nil {
 				f.fd.Close()
@@ -137,6 +146,10 @@ func (r *reader) closeAll() {
 func (r *reader) round(ctx context.Context) (bool, error) {
 	progressed := false
 	for _, s := range r.streams {
+		if !s.ready() {
+			continue // its pod may reach the cache any moment: the records wait for it, boundedly
+		}
+		r.excluding = s.excluded()
 		for i := 0; i < len(s.files); {
 			f := s.files[i]
 			if f.eof {
@@ -160,10 +173,12 @@ func (r *reader) round(ctx context.Context) (bool, error) {
 			}
 			i++
 		}
+		r.flushExcluded()
 		if ctx.Err() != nil {
 			return progressed, nil
 		}
 	}
+	r.excluding = false
 	r.removeEmpty()
 	return progressed, nil
 }
@@ -177,6 +192,9 @@ func (r *reader) removeEmpty() {
 			return false // the path exists: the poll will pick up its next file
 		}
 		r.in.forget(s.path)
+		if s.bind != nil {
+			s.bind.Close()
+		}
 		return true
 	})
 }
@@ -339,6 +357,13 @@ func (r *reader) flushPending(s *stream, f *file) {
 
 // emit appends one record to the batch; its message is copied into the batch's arena.
 func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc bool) {
+	if r.excluding {
+		// Read and parsed like any other (positions, joins and rotations stay exact, so
+		// removing the annotation resumes cleanly), then dropped, counted once per turn.
+		r.excluded[st]++
+		r.excludedSrc = src
+		return
+	}
 	a := len(r.arena)
 	r.arena = append(r.arena, msg...)
 	m := r.arena[a:len(r.arena):len(r.arena)]
@@ -354,6 +379,17 @@ func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collec
 		rec.Fields = m
 	}
 	r.batch.Records = append(r.batch.Records, rec)
+}
+
+// flushExcluded counts the records of an excluded pod dropped in the last turn.
+func (r *reader) flushExcluded() {
+	for st, n := range r.excluded {
+		if n > 0 {
+			r.out.Dropped(r.excludedSrc, collector.Stream(st), "excluded", n)
+			r.excluded[st] = 0
+		}
+	}
+	r.excludedSrc = nil
 }
 
 func (r *reader) markDirty(f *file) {
@@ -491,6 +527,7 @@ func (r *reader) finalize(s *stream, f *file) {
 	}
 	f.final = true
 	r.markDirty(f)
+	s.releaseSource(f.src)
 	r.release = append(r.release, f.src)
 	r.in.unclaim(f.id)
 }
@@ -499,10 +536,11 @@ func (r *reader) finalize(s *stream, f *file) {
 func (r *reader) truncated(s *stream, f *file) {
 	r.in.log.Debug("log file truncated: new generation", "path", f.path, "read", f.readOff)
 	r.flushPending(s, f)
+	s.releaseSource(f.src)
 	r.release = append(r.release, f.src)
 	f.key = rand.Uint64()
 	f.gen++
-	f.src = collector.NewSource(f.key, r.in.name, s.kube)
+	f.src = s.newSource(f.key, r.in.name)
 	f.readOff, f.skip, f.tail = 0, 0, 0
 	f.format = formatUnknown
 	f.discard, f.eof = false, false
@@ -514,7 +552,10 @@ func (r *reader) truncated(s *stream, f *file) {
 // names another file (rename rotation).
 func (r *reader) poll() {
 	var lag int64
+	defer func() { r.excluding = false }()
 	for _, s := range r.streams {
+		r.flushExcluded()
+		r.excluding = s.excluded() // a truncation or rotation may complete a pending record
 		st, err := statPath(s.path)
 		cur := s.current()
 		if err == nil {
@@ -553,6 +594,7 @@ func (r *reader) poll() {
 			lag += max(0, f.size-f.readOff)
 		}
 	}
+	r.flushExcluded()
 	r.removeEmpty()
 	r.in.setLag(r, lag)
 }
@@ -690,7 +732,7 @@ func (r *reader) resumeCopy(s *stream, sv savedFile, path string) {
 func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint32) *file {
 	f := &file{id: id, stateKey: stateKey(id), path: path, key: key, gen: gen, stream: s,
 		streamPath: s.path, lastUse: r.now, fp: fnvOffset}
-	f.src = collector.NewSource(key, r.in.name, s.kube)
+	f.src = s.newSource(key, r.in.name)
 	return f
 }
 
@@ -706,6 +748,9 @@ func (r *reader) addStream(msg newStreamMsg) {
 		}
 	}
 	s.kube = kubeFromPath(msg.path, real, r.in.node)
+	if r.in.meta != nil {
+		s.bind = r.in.meta.Bind(s.kube)
+	}
 	st, serr := statPath(msg.path)
 	type found struct {
 		sv    savedFile

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/kube"
 )
 
 // Defaults for zero config values.
@@ -43,6 +44,7 @@ type Input struct {
 	readBuf      int // read buffer size override (tests); 0 = sized from maxLine
 
 	metrics *collector.Metrics
+	meta    *kube.Cache // nil: metadata from log paths only
 	log     *slog.Logger
 	warn    *collector.WarnLimiter
 
@@ -118,6 +120,11 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 	in.rescan = 4 * in.poll
 	return in, nil
 }
+
+// SetMetadata makes streams take their pod's metadata from the watch's cache (bounded wait
+// for a pod not there yet, updates published to every file's source, tailgate.io/exclude).
+// Call before Run.
+func (in *Input) SetMetadata(c *kube.Cache) { in.meta = c }
 
 // readBufSize is the per-reader buffer: a physical line longer than this is cut, so it holds
 // a max_line_bytes message even when docker escaping doubles it.
