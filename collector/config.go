@@ -29,6 +29,13 @@ type BufferConfig struct {
 type KubernetesConfig struct {
 	Enabled    bool   `yaml:"enabled"`
 	Kubeconfig string `yaml:"kubeconfig"`
+	// Labels and Annotations are the pod label and annotation keys records carry (globs;
+	// "*" is every key). Labels default to all; annotations to none.
+	Labels      []string `yaml:"labels"`
+	Annotations []string `yaml:"annotations"`
+	// WaitForPod bounds how long a new log file's records wait for its pod to reach the
+	// watch's cache before they go out with the log path's fields.
+	WaitForPod Duration `yaml:"wait_for_pod"`
 }
 
 // InputConfig holds the keys of every input type; Validate rejects keys that do not belong to

@@ -87,6 +87,30 @@ func TestConfigTable(t *testing.T) {
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+	f("kubernetes keys", base+"kubernetes: {labels: [app, 'app.kubernetes.io/*'], annotations: [team], wait_for_pod: 5s}\n", "")
+	f("bad label pattern", base+"kubernetes:\n  labels: ['[app']\n", `c.yaml:4: kubernetes.labels: bad pattern "[app"`)
+	f("bad annotation pattern", base+"kubernetes:\n  annotations: ['']\n", `c.yaml:4: kubernetes.annotations: bad pattern ""`)
+	f("long wait", base+"kubernetes:\n  wait_for_pod: 5m\n", `c.yaml:4: kubernetes.wait_for_pod: 5m0s is not between 0 and 1m`)
+}
+
+func TestKubernetesDefaults(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte("inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: stdout}]\n"),
+		LoadOptions{Getenv: func(k string) string {
+			if k == "NODE_NAME" {
+				return "node-from-env"
+			}
+			return ""
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Kubernetes
+	if !k.Enabled || len(k.Labels) != 1 || k.Labels[0] != "*" || len(k.Annotations) != 0 || k.WaitForPod.D() != 2*time.Second {
+		t.Errorf("kubernetes defaults %+v", k)
+	}
+	if cfg.NodeName != "node-from-env" {
+		t.Errorf("node_name %q: want $NODE_NAME when the key is absent", cfg.NodeName)
+	}
 }
 
 func TestCheckPaths(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -30,7 +31,7 @@ func DefaultConfig() Config {
 			Sync:         SyncMode(200 * time.Millisecond),
 			WhenFull:     "block",
 		},
-		Kubernetes: KubernetesConfig{Enabled: true},
+		Kubernetes: KubernetesConfig{Enabled: true, Labels: []string{"*"}, WaitForPod: Duration(2 * time.Second)},
 	}
 }
 
@@ -134,6 +135,9 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 	cfg := DefaultConfig()
 	if err := decodeYAML(expanded, &cfg); err != nil {
 		return nil, ConfigErrors{yamlError(file, err)}
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = getenv("NODE_NAME") // the DaemonSet sets it from spec.nodeName
 	}
 	if cfg.NodeName == "" {
 		cfg.NodeName, _ = os.Hostname()
@@ -271,6 +275,7 @@ func (v *validator) config(c *Config) {
 	if c.ShutdownTimeout <= 0 {
 		v.errorf("$.shutdown_timeout", "shutdown_timeout: must be positive")
 	}
+	v.kubernetes(&c.Kubernetes)
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			v.errorf("$.metrics.listen", "metrics.listen: %v", err)
@@ -530,6 +535,27 @@ func (v *validator) writableDir(p, label, dir string) {
 		}
 		if d == filepath.Dir(d) {
 			return
+		}
+	}
+}
+
+func (v *validator) kubernetes(k *KubernetesConfig) {
+	for i, p := range k.Labels {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			v.errorf(fmt.Sprintf("$.kubernetes.labels[%d]", i), "kubernetes.labels: bad pattern %q", p)
+		}
+	}
+	for i, p := range k.Annotations {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			v.errorf(fmt.Sprintf("$.kubernetes.annotations[%d]", i), "kubernetes.annotations: bad pattern %q", p)
+		}
+	}
+	if k.WaitForPod < 0 || k.WaitForPod > Duration(time.Minute) {
+		v.errorf("$.kubernetes.wait_for_pod", "kubernetes.wait_for_pod: %s is not between 0 and 1m", time.Duration(k.WaitForPod))
+	}
+	if v.checkPaths && k.Kubeconfig != "" {
+		if _, err := os.Stat(k.Kubeconfig); err != nil {
+			v.errorf("$.kubernetes.kubeconfig", "kubernetes.kubeconfig: %v", err)
 		}
 	}
 }

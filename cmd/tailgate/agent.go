@@ -18,6 +18,7 @@ import (
 	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
 	"github.com/tailgate-dev/tailgate/collector/forward"
+	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
 	"github.com/tailgate-dev/tailgate/sinks/file"
@@ -33,6 +34,7 @@ type agent struct {
 	metrics  *collector.Metrics
 	pipeline *collector.Pipeline
 	inputs   []collector.Input
+	watch    *kube.Watcher // nil without kubernetes
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
@@ -42,6 +44,11 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = collector.NewMetrics(a.reg)
+	watch, err := newPodWatch(cfg, a.reg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.watch = watch
 
 	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
 	closeSinks := func() {
@@ -88,6 +95,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			p.Stop(context.Background())
 			return nil, err
 		}
+		bindMetadata(in, a.watch)
 		a.inputs = append(a.inputs, in)
 	}
 	if cfg.Metrics.Listen != "" {
@@ -198,6 +206,14 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 	a.pipeline.Start(context.WithoutCancel(ctx))
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	watchDone := make(chan struct{})
+	if a.watch != nil {
+		go func() { defer close(watchDone); a.watch.Run(watchCtx) }()
+	} else {
+		close(watchDone)
+	}
+	defer func() { stopWatch(); <-watchDone }() // after the inputs: their last records still bind
 	inCtx, stopInputs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(a.inputs))

@@ -58,8 +58,12 @@ func cmdCheck(args []string, std stdio) error {
 		fs.SetOutput(std.err)
 		return usagef(std, "", "check: --config FILE is required")
 	}
-	if _, err := loadConfig(*path, true); err != nil {
+	cfg, err := loadConfig(*path, true)
+	if err != nil {
 		return err
+	}
+	if err := checkKubernetes(context.Background(), cfg, std.out); err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
 	}
 	fmt.Fprintf(std.out, "%s: ok\n", *path)
 	return nil

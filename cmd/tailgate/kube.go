@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+
+	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/forward"
+	"github.com/tailgate-dev/tailgate/collector/kube"
+	"github.com/tailgate-dev/tailgate/collector/tail"
+)
+
+// newPodWatch builds the node's pod watch when kubernetes.enabled. Outside a cluster with no
+// kubeconfig it returns nil and says so: records then carry their log paths' fields, which is
+// refused when a route needs pod labels.
+func newPodWatch(cfg *collector.Config, reg prometheus.Registerer, log *slog.Logger) (*kube.Watcher, error) {
+	k := cfg.Kubernetes
+	if !k.Enabled {
+		return nil, nil
+	}
+	m := kube.NewMetrics(reg)
+	client, err := kube.NewClient(k.Kubeconfig, m)
+	if errors.Is(err, rest.ErrNotInCluster) && k.Kubeconfig == "" {
+		if r := labelRoute(cfg); r >= 0 {
+			return nil, fmt.Errorf("routes[%d] matches pod labels, but kubernetes.enabled has no API to watch: "+
+				"not running in a pod and kubernetes.kubeconfig is empty", r)
+		}
+		log.Warn("kubernetes.enabled, but not running in a pod and kubernetes.kubeconfig is empty: " +
+			"records carry the fields of their log paths only (set kubernetes.enabled: false to silence this)")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return kube.NewWatcher(client, kube.CacheOptions{
+		Node:       cfg.NodeName,
+		Filter:     kube.Filter{Labels: k.Labels, Annotations: k.Annotations},
+		WaitForPod: k.WaitForPod.D(),
+		Metrics:    m,
+		Log:        log.With("component", "kube"),
+	})
+}
+
+// labelRoute is the index of the first route that needs pod metadata from the watch, or -1.
+func labelRoute(cfg *collector.Config) int {
+	for i, r := range cfg.Routes {
+		if len(r.Match.Labels) > 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// bindMetadata gives an input the watch's metadata.
+func bindMetadata(in collector.Input, w *kube.Watcher) {
+	if w == nil {
+		return
+	}
+	switch in := in.(type) {
+	case *tail.Input:
+		in.SetMetadata(w.Cache)
+	case *forward.Input:
+		in.SetPeerMetadata(w.Cache)
+	}
+}
+
+// checkKubernetes is what tailgate check verifies of kubernetes.enabled: that the API answers
+// and lets this identity list this node's pods. Outside a cluster without a kubeconfig it
+// only notes that run will fall back to path fields.
+func checkKubernetes(ctx context.Context, cfg *collector.Config, out io.Writer) error {
+	k := cfg.Kubernetes
+	if !k.Enabled {
+		return nil
+	}
+	client, err := kube.NewClient(k.Kubeconfig, nil)
+	if errors.Is(err, rest.ErrNotInCluster) && k.Kubeconfig == "" {
+		fmt.Fprintln(out, "note: kubernetes.enabled, but not running in a pod and kubernetes.kubeconfig is empty: the API was not checked")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return kube.Ping(ctx, client, cfg.NodeName)
+}
