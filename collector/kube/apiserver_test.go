@@ -19,7 +19,7 @@ import (
 func realPod(ns, name, node string, labels map[string]string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1.0"}}},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1.0"}}},
 	}
 }
 
@@ -123,8 +123,8 @@ func TestRealAPIServer(t *testing.T) {
 	listsBefore := testutil.ToFloat64(m.Requests.WithLabelValues("list"))
 	srv.StopAPIServer()
 	eventually(t, "the watch to notice the apiserver is gone", func() bool { return !w.Reachable() })
-	if testutil.ToFloat64(m.WatchErrors) < 1 {
-		t.Error("watch errors not counted")
+	if testutil.ToFloat64(m.APIErrors) < 1 {
+		t.Error("API errors not counted")
 	}
 	srv.StartAPIServer()
 	a2 := bind("a2")
@@ -143,9 +143,9 @@ func TestRealAPIServer(t *testing.T) {
 	}
 	lists := testutil.ToFloat64(m.Requests.WithLabelValues("list")) - listsBefore
 	gets := testutil.ToFloat64(m.Requests.WithLabelValues("get"))
-	t.Logf("API requests: list %v (after restart %v), watch %v, get %v, watch errors %v",
+	t.Logf("API requests: list %v (after restart %v), watch %v, get %v, API errors %v",
 		testutil.ToFloat64(m.Requests.WithLabelValues("list")), lists,
-		testutil.ToFloat64(m.Requests.WithLabelValues("watch")), gets, testutil.ToFloat64(m.WatchErrors))
+		testutil.ToFloat64(m.Requests.WithLabelValues("watch")), gets, testutil.ToFloat64(m.APIErrors))
 	if gets != 0 {
 		t.Errorf("%v per-object GET requests: the watch must never ask per pod", gets)
 	}

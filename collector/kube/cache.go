@@ -50,9 +50,8 @@ type Cache struct {
 	// procRoot is where the peers' /proc/<pid>/cgroup are read.
 	procRoot string
 
-	// synced is set once the first list reached the cache; reachable follows the watch.
-	synced    atomic.Bool
-	reachable atomic.Bool
+	// synced is set once the first list reached the cache.
+	synced atomic.Bool
 
 	mu      sync.Mutex
 	byUID   map[string]*podEntry
@@ -443,7 +442,7 @@ func (b *Binding) Ready() bool {
 	}
 	b.settled.Store(true)
 	reason := "not_found"
-	if !c.reachable.Load() {
+	if !c.m.reachable.Load() {
 		reason = "api_unreachable"
 	}
 	c.m.Fallbacks.WithLabelValues(reason).Inc()

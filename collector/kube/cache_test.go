@@ -187,7 +187,7 @@ func TestBindWaitsThenResolves(t *testing.T) {
 func TestBindGivesUpAfterWait(t *testing.T) {
 	clk := &clock{t: t0}
 	c := newTestCache(clk)
-	c.reachable.Store(true)
+	c.m.setReachable(true)
 	b := c.Bind(&collector.Kube{Namespace: "shop", Pod: "gone", PodUID: "u9", Container: "app", Node: "node-a"})
 	clk.add(time.Second)
 	if b.Ready() {
@@ -205,7 +205,7 @@ func TestBindGivesUpAfterWait(t *testing.T) {
 		t.Errorf("fallback counted again: %v", n)
 	}
 	// The API was down: the reason says so.
-	c.reachable.Store(false)
+	c.m.setReachable(false)
 	b2 := c.Bind(&collector.Kube{Namespace: "shop", Pod: "p2", PodUID: "u10", Container: "app"})
 	clk.add(3 * time.Second)
 	b2.Ready()

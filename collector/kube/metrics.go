@@ -1,16 +1,42 @@
 package kube
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the pod watch's self metrics.
 type Metrics struct {
-	Reachable   prometheus.Gauge       // tailgate_kube_api_reachable
-	WatchErrors prometheus.Counter     // tailgate_kube_watch_errors_total
-	Requests    *prometheus.CounterVec // tailgate_kube_api_requests_total{verb}
-	Events      *prometheus.CounterVec // tailgate_kube_pod_events_total{type}
-	Pods        prometheus.Gauge       // tailgate_kube_pods
-	Fallbacks   *prometheus.CounterVec // tailgate_kube_metadata_fallbacks_total{reason}
-	Peers       *prometheus.CounterVec // tailgate_kube_forward_peers_total{result}
+	Reachable prometheus.Gauge       // tailgate_kube_api_reachable
+	APIErrors prometheus.Counter     // tailgate_kube_api_errors_total
+	Requests  *prometheus.CounterVec // tailgate_kube_api_requests_total{verb}
+	Events    *prometheus.CounterVec // tailgate_kube_pod_events_total{type}
+	Pods      prometheus.Gauge       // tailgate_kube_pods
+	Fallbacks *prometheus.CounterVec // tailgate_kube_metadata_fallbacks_total{reason}
+	Peers     *prometheus.CounterVec // tailgate_kube_forward_peers_total{result}
+
+	// reachable is what the last API request or watch event said, behind Reachable.
+	reachable atomic.Bool
+	lastErr   atomic.Pointer[error]
+}
+
+// failed records a failed request or watch.
+func (m *Metrics) failed(err error) {
+	m.APIErrors.Inc()
+	m.lastErr.Store(&err)
+	m.setReachable(false)
+}
+
+// setReachable records whether the API answers (the last request, or a watch event).
+func (m *Metrics) setReachable(ok bool) {
+	if m.reachable.Swap(ok) != ok || !ok {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		m.Reachable.Set(v)
+	}
 }
 
 // NewMetrics creates the metrics and registers them with reg (which may be nil).
@@ -19,8 +45,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Reachable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tailgate_kube_api_reachable", Help: "1 while the pod watch is connected to the API server, 0 while it is failing.",
 		}),
-		WatchErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tailgate_kube_watch_errors_total", Help: "Pod list or watch calls that failed (the watch reconnects with backoff).",
+		APIErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tailgate_kube_api_errors_total",
+			Help: "API requests that failed (no connection, or a 5xx) and watches that ended in an error; the watch reconnects with backoff.",
 		}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailgate_kube_api_requests_total", Help: "Requests sent to the API server, by verb (list, watch, get, other).",
@@ -41,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Reachable, m.WatchErrors, m.Requests, m.Events, m.Pods, m.Fallbacks, m.Peers)
+		reg.MustRegister(m.Reachable, m.APIErrors, m.Requests, m.Events, m.Pods, m.Fallbacks, m.Peers)
 	}
 	return m
 }

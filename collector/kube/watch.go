@@ -44,11 +44,7 @@ func NewWatcher(client kubernetes.Interface, o CacheOptions) (*Watcher, error) {
 		return nil, fmt.Errorf("kubernetes: pod informer transform: %w", err)
 	}
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-		c.reachable.Store(false)
-		c.m.Reachable.Set(0)
-		c.m.WatchErrors.Inc()
-		c.warn.Warn("watch", "kubernetes pod watch failed; retrying with backoff, new log streams fall back to path fields meanwhile",
-			"node", o.Node, "err", err)
+		c.m.failed(err)
 	}); err != nil {
 		return nil, fmt.Errorf("kubernetes: pod informer: %w", err)
 	}
@@ -83,12 +79,7 @@ func NewWatcher(client kubernetes.Interface, o CacheOptions) (*Watcher, error) {
 	return &Watcher{Cache: c, informer: inf}, nil
 }
 
-func (c *Cache) markReachable() {
-	if !c.reachable.Load() {
-		c.reachable.Store(true)
-		c.m.Reachable.Set(1)
-	}
-}
+func (c *Cache) markReachable() { c.m.setReachable(true) }
 
 // Run watches until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
@@ -100,18 +91,40 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 	}()
 	go func() {
-		t := time.NewTicker(sweepEvery)
-		defer t.Stop()
+		sweep := time.NewTicker(sweepEvery)
+		defer sweep.Stop()
+		check := time.NewTicker(time.Second)
+		defer check.Stop()
+		up := true
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-sweep.C:
 				w.Sweep()
+			case <-check.C:
+				up = w.logReachability(up)
 			}
 		}
 	}()
 	w.informer.RunWithContext(ctx)
+}
+
+// logReachability logs a change of the API's reachability (at most once a minute while it
+// stays down); up is what was logged last.
+func (w *Watcher) logReachability(up bool) bool {
+	now := w.m.reachable.Load()
+	if !now {
+		var err error
+		if p := w.m.lastErr.Load(); p != nil {
+			err = *p
+		}
+		w.warn.Warn("api-unreachable", "kubernetes API unreachable: the watch retries with backoff; log streams of pods "+
+			"not in the cache fall back to their path fields meanwhile", "node", w.node, "err", err)
+	} else if !up {
+		w.log.Info("kubernetes API reachable again", "node", w.node, "pods", w.Len())
+	}
+	return now
 }
 
 // WaitSynced waits until the first list is in the cache, or ctx ends.
@@ -122,8 +135,10 @@ func (w *Watcher) WaitSynced(ctx context.Context) bool {
 // Synced reports whether the first list reached the cache.
 func (c *Cache) Synced() bool { return c.synced.Load() }
 
-// Reachable reports whether the watch is connected (as last seen).
-func (c *Cache) Reachable() bool { return c.reachable.Load() }
+// Reachable reports whether the API answered the last request (client-go retries a refused
+// watch quietly with backoff, so the transport, not the watch error handler, is what sees an
+// apiserver go away).
+func (c *Cache) Reachable() bool { return c.m.reachable.Load() }
 
 // RESTConfig returns the client config: the kubeconfig file when set, else in-cluster.
 // Pods are read as protobuf, which decodes with a fraction of JSON's garbage; every request
@@ -169,7 +184,18 @@ type countingTransport struct {
 
 func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.m.Requests.WithLabelValues(verbOf(req)).Inc()
-	return t.rt.RoundTrip(req)
+	resp, err := t.rt.RoundTrip(req)
+	switch {
+	case err != nil:
+		if req.Context().Err() == nil {
+			t.m.failed(err)
+		}
+	case resp.StatusCode >= 500:
+		t.m.failed(fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status))
+	default:
+		t.m.setReachable(true)
+	}
+	return resp, err
 }
 
 func verbOf(req *http.Request) string {
