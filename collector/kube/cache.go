@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -114,6 +115,12 @@ func (c *Cache) Node() string { return c.node }
 // Upsert adds or updates a pod (already transformed, or not) and republishes the metadata of
 // every source bound to it when it changed.
 func (c *Cache) Upsert(pod *corev1.Pod) {
+	if pod != nil {
+		c.upsert(c.filter.slim(pod))
+	}
+}
+
+func (c *Cache) upsert(pod *slimPod) {
 	if pod == nil || pod.UID == "" {
 		return
 	}
@@ -138,12 +145,15 @@ func (c *Cache) Upsert(pod *corev1.Pod) {
 // Delete marks a pod deleted. Its metadata stays while a source is bound to it, then for
 // the grace period.
 func (c *Cache) Delete(pod *corev1.Pod) {
-	if pod == nil {
-		return
+	if pod != nil {
+		c.delete(pod.UID)
 	}
+}
+
+func (c *Cache) delete(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.byUID[string(pod.UID)]
+	e := c.byUID[string(uid)]
 	if e == nil || e.deleted {
 		return
 	}
@@ -193,7 +203,7 @@ func (c *Cache) Len() int {
 // build renders the pod's metadata: one collector.Kube per container, sharing the label and
 // annotation maps. A version equal to the previous one keeps the previous pointers, so sources
 // are not republished for a status change that touches no field records carry.
-func (c *Cache) build(e *podEntry, pod *corev1.Pod, now time.Time) {
+func (c *Cache) build(e *podEntry, pod *slimPod, now time.Time) {
 	e.namespace, e.name = pod.Namespace, pod.Name
 	labels := map[string]string{}
 	for k, v := range pod.Labels {
@@ -223,18 +233,14 @@ func (c *Cache) build(e *podEntry, pod *corev1.Pod, now time.Time) {
 		base.Labels, base.Annotations = old.Labels, old.Annotations // share the old maps
 	}
 	images := map[string]string{}
-	for _, ct := range pod.Spec.InitContainers {
-		images[ct.Name] = ct.Image
-	}
-	e.specContainers = e.specContainers[:0]
-	for _, ct := range pod.Spec.Containers {
-		images[ct.Name] = ct.Image
-		e.specContainers = append(e.specContainers, ct.Name)
-	}
-	for _, ct := range pod.Spec.EphemeralContainers {
+	for _, ct := range pod.Containers {
 		images[ct.Name] = ct.Image
 	}
 	e.images = images
+	e.specContainers = e.specContainers[:0]
+	for _, ct := range pod.Containers {
+		e.specContainers = append(e.specContainers, ct.Name)
+	}
 	if e.pod == nil || !sameKube(e.pod, &base) {
 		p := base
 		e.pod = &p
@@ -281,7 +287,7 @@ func sameKube(a, b *collector.Kube) bool {
 func sameMaps(a, b map[string]string) bool { return maps.Equal(a, b) }
 
 // index points the name, IP and container ID indexes at e.
-func (c *Cache) index(e *podEntry, pod *corev1.Pod) {
+func (c *Cache) index(e *podEntry, pod *slimPod) {
 	c.byName[e.namespace+"/"+e.name] = e
 	for _, ip := range e.ips {
 		if c.byIP[ip] == e {
@@ -289,21 +295,17 @@ func (c *Cache) index(e *podEntry, pod *corev1.Pod) {
 		}
 	}
 	e.ips = e.ips[:0]
-	if !pod.Spec.HostNetwork { // a host-network pod shares the node's IP with every other one
-		seen := map[string]bool{}
-		for _, ip := range append([]corev1.PodIP{{IP: pod.Status.PodIP}}, pod.Status.PodIPs...) {
-			if ip.IP != "" && !seen[ip.IP] {
-				seen[ip.IP] = true
-				e.ips = append(e.ips, ip.IP)
-				c.byIP[ip.IP] = e
-			}
+	if !pod.HostNetwork { // a host-network pod shares the node's IP with every other one
+		for _, ip := range pod.IPs {
+			e.ips = append(e.ips, ip)
+			c.byIP[ip] = e
 		}
 	}
 	if e.cids == nil {
 		e.cids = map[string]string{}
 	}
-	for _, cs := range pod.Status.ContainerStatuses {
-		id := cs.ContainerID
+	for _, cs := range pod.IDs {
+		id := cs.Image
 		if i := strings.Index(id, "://"); i >= 0 {
 			id = id[i+3:]
 		}

@@ -78,7 +78,7 @@ func TestWorkload(t *testing.T) {
 	f := func(owner string, labels map[string]string, wantName, wantKind string) {
 		t.Helper()
 		p := makePod(podSpec{ns: "shop", name: "x", uid: "u", owner: owner, labels: labels})
-		name, kind := workload(p, now)
+		name, kind := workload((&Filter{Labels: []string{"*"}}).slim(p), now)
 		if name != wantName || kind != wantKind {
 			t.Errorf("owner %q labels %v: got %q %q, want %q %q", owner, labels, name, kind, wantName, wantKind)
 		}
@@ -128,9 +128,12 @@ func TestTransformKeepsOnlyUsedFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := out.(*corev1.Pod)
-	if got.ManagedFields != nil || got.Spec.Volumes != nil || got.Status.Conditions != nil {
-		t.Errorf("unused fields kept: %+v", got)
+	got := out.(*slimPod)
+	if again, _ := f.transform(got); again != got {
+		t.Error("transform is not idempotent")
+	}
+	if got.ManagedFields != nil {
+		t.Errorf("managed fields kept: %+v", got)
 	}
 	wantLabels := map[string]string{"app": "cart", "app.kubernetes.io/name": "cart", "pod-template-hash": "abc"}
 	if !maps.Equal(got.Labels, wantLabels) {
@@ -140,10 +143,16 @@ func TestTransformKeepsOnlyUsedFields(t *testing.T) {
 	if !maps.Equal(got.Annotations, wantAnn) {
 		t.Errorf("annotations %v, want %v", got.Annotations, wantAnn)
 	}
-	if got.UID != "u1" || got.Spec.NodeName != "node-a" || got.Status.PodIP != "10.1.0.5" || len(got.Spec.Containers) != 2 ||
-		got.Spec.Containers[1].Image != "registry.example/proxy:1.0" || got.OwnerReferences[0].Name != "cart-abc" ||
-		got.Status.ContainerStatuses[0].ContainerID != "containerd://abc" || got.ResourceVersion != "42" {
+	if got.UID != "u1" || got.NodeName != "node-a" || len(got.IPs) != 1 || got.IPs[0] != "10.1.0.5" || len(got.Containers) != 2 ||
+		got.Containers[1].Image != "registry.example/proxy:1.0" || got.OwnerReferences[0].Name != "cart-abc" ||
+		got.IDs[0].Image != "containerd://abc" || got.ResourceVersion != "42" {
 		t.Errorf("used fields lost: %+v", got)
+	}
+	cp := got.DeepCopyObject().(*slimPod)
+	cp.Labels["app"] = "changed"
+	cp.Containers[0].Name = "changed"
+	if got.Labels["app"] != "cart" || got.Containers[0].Name != "app" {
+		t.Error("DeepCopyObject shares memory")
 	}
 	if p.ManagedFields == nil {
 		t.Error("transform changed its input")

@@ -2,12 +2,14 @@ package kube
 
 import (
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Annotations read by tailgate itself, kept by the transform whatever the allow-list says.
@@ -38,15 +40,43 @@ func matchAny(patterns []string, key string) bool {
 	return false
 }
 
-// transform strips a pod to the fields the index uses, before the informer stores it: a pod
-// object is 5-20 KB (managedFields, spec, status), what is kept is a few hundred bytes.
-// Labels and annotations are filtered here, so the allow-list also bounds memory.
+// slimPod is what the informer stores of a pod: only the fields the index uses. A *corev1.Pod
+// stripped of its other fields still costs ~6 KB of mostly empty structs; this costs a few
+// hundred bytes. It is a runtime.Object and, through ObjectMeta, a metav1.Object, so the
+// informer's store keys it as it keys pods.
+type slimPod struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	NodeName    string
+	HostNetwork bool
+	IPs         []string
+	Containers  []slimContainer // regular, init and ephemeral
+	IDs         []slimContainer // Name and, in Image, the runtime's container ID
+}
+
+type slimContainer struct{ Name, Image string }
+
+func (p *slimPod) DeepCopyObject() runtime.Object {
+	c := *p
+	p.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	c.IPs = slices.Clone(p.IPs)
+	c.Containers = slices.Clone(p.Containers)
+	c.IDs = slices.Clone(p.IDs)
+	return &c
+}
+
+// transform strips a pod to a slimPod before the informer stores it: a pod object is
+// 5-20 KB (managedFields, spec, status). Labels and annotations are filtered here, so the
+// allow-list also bounds memory. It is idempotent, as client-go requires: a slimPod passes.
 func (f *Filter) transform(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil // DeletedFinalStateUnknown and friends: the handler unwraps them
+	if pod, ok := obj.(*corev1.Pod); ok {
+		return f.slim(pod), nil
 	}
-	out := &corev1.Pod{
+	return obj, nil // a slimPod, DeletedFinalStateUnknown: the handler unwraps them
+}
+
+func (f *Filter) slim(pod *corev1.Pod) *slimPod {
+	out := &slimPod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              pod.Name,
 			Namespace:         pod.Namespace,
@@ -56,39 +86,40 @@ func (f *Filter) transform(obj any) (any, error) {
 			Labels:            f.labels(pod.Labels),
 			Annotations:       f.annotations(pod.Annotations),
 		},
-		Spec: corev1.PodSpec{
-			NodeName:    pod.Spec.NodeName,
-			HostNetwork: pod.Spec.HostNetwork,
-		},
-		Status: corev1.PodStatus{PodIP: pod.Status.PodIP},
+		NodeName:    pod.Spec.NodeName,
+		HostNetwork: pod.Spec.HostNetwork,
 	}
 	for _, r := range pod.OwnerReferences {
 		if r.Controller != nil && *r.Controller {
-			out.OwnerReferences = []metav1.OwnerReference{{Kind: r.Kind, Name: r.Name, Controller: r.Controller}}
+			out.OwnerReferences = []metav1.OwnerReference{{Kind: r.Kind, Name: r.Name}}
 			break
 		}
 	}
-	for _, ip := range pod.Status.PodIPs {
-		out.Status.PodIPs = append(out.Status.PodIPs, corev1.PodIP{IP: ip.IP})
+	if pod.Status.PodIP != "" {
+		out.IPs = append(out.IPs, pod.Status.PodIP)
 	}
-	for _, c := range pod.Spec.Containers {
-		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+	for _, ip := range pod.Status.PodIPs {
+		if ip.IP != "" && !slices.Contains(out.IPs, ip.IP) {
+			out.IPs = append(out.IPs, ip.IP)
+		}
 	}
 	for _, c := range pod.Spec.InitContainers {
-		out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
+		out.Containers = append(out.Containers, slimContainer{c.Name, c.Image})
+	}
+	for _, c := range pod.Spec.Containers {
+		out.Containers = append(out.Containers, slimContainer{c.Name, c.Image})
 	}
 	for _, c := range pod.Spec.EphemeralContainers {
-		out.Spec.EphemeralContainers = append(out.Spec.EphemeralContainers,
-			corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.Name, Image: c.Image}})
+		out.Containers = append(out.Containers, slimContainer{c.Name, c.Image})
 	}
-	for _, list := range [][]corev1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses, pod.Status.EphemeralContainerStatuses} {
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses, pod.Status.EphemeralContainerStatuses} {
 		for _, cs := range list {
 			if cs.ContainerID != "" {
-				out.Status.ContainerStatuses = append(out.Status.ContainerStatuses, corev1.ContainerStatus{Name: cs.Name, ContainerID: cs.ContainerID})
+				out.IDs = append(out.IDs, slimContainer{cs.Name, cs.ContainerID})
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (f *Filter) labels(in map[string]string) map[string]string {
@@ -130,7 +161,7 @@ const (
 // pod "sts-test-1" into Deployment "sts". A Job named <cronjob>-<N>, N the scheduled time in
 // minutes since the epoch as the CronJob controller names them, belongs to that CronJob. Any
 // other controller is its own workload; a pod without one has none.
-func workload(pod *corev1.Pod, now time.Time) (name, kind string) {
+func workload(pod *slimPod, now time.Time) (name, kind string) {
 	if len(pod.OwnerReferences) == 0 {
 		return "", ""
 	}

@@ -50,26 +50,30 @@ func NewWatcher(client kubernetes.Interface, o CacheOptions) (*Watcher, error) {
 	}
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if p, ok := obj.(*corev1.Pod); ok {
+			if p, ok := obj.(*slimPod); ok {
 				c.m.Events.WithLabelValues("add").Inc()
 				c.markReachable()
-				c.Upsert(p)
+				c.upsert(p)
 			}
 		},
 		UpdateFunc: func(_, obj any) {
-			if p, ok := obj.(*corev1.Pod); ok {
+			if p, ok := obj.(*slimPod); ok {
 				c.m.Events.WithLabelValues("update").Inc()
 				c.markReachable()
-				c.Upsert(p)
+				c.upsert(p)
 			}
 		},
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if p, ok := obj.(*corev1.Pod); ok {
+			switch p := obj.(type) {
+			case *slimPod:
 				c.m.Events.WithLabelValues("delete").Inc()
-				c.Delete(p)
+				c.delete(p.UID)
+			case *corev1.Pod:
+				c.m.Events.WithLabelValues("delete").Inc()
+				c.delete(p.UID)
 			}
 		},
 	})
