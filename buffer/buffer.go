@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/internal/ratelog"
 )
 
 // Policy says what Append does when MaxBytes is reached.
@@ -91,7 +93,8 @@ type Buffer struct {
 	dir, segDir, curDir string
 	opts                Options
 	log                 *slog.Logger
-	lock                *os.File // flock on <dir>/LOCK
+	warn                *ratelog.Limiter // repeated warnings: drops, corrupt frames, cursor writes
+	lock                *os.File         // flock on <dir>/LOCK
 	maxPayload          int64
 	freeFrames          chan []byte // frame buffers given back by Recycle
 
@@ -164,6 +167,7 @@ func Open(dir string, opts Options) (*Buffer, error) {
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
+	b.warn = ratelog.New(b.log, time.Minute)
 	for _, d := range []string{b.segDir, b.curDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("buffer: create %s: %w", d, err)

@@ -111,6 +111,17 @@ type SinkConfig struct {
 	PublishTimeout  Duration `yaml:"publish_timeout"`
 	Compression     bool     `yaml:"compression"`
 
+	// cloud_logging (also project, log_id, oversize: split | truncate | dead_letter)
+	Location             string   `yaml:"location"`         // k8s_container location; default: metadata server
+	ClusterName          string   `yaml:"cluster_name"`     // default: metadata server
+	StdoutSeverity       string   `yaml:"stdout_severity"`  // default INFO
+	StderrSeverity       string   `yaml:"stderr_severity"`  // default ERROR
+	FutureTimestamp      string   `yaml:"future_timestamp"` // clamp | dead_letter
+	MaxEntryBytes        Size     `yaml:"max_entry_bytes"`
+	MaxEntriesPerRequest int      `yaml:"max_entries_per_request"`
+	RequestTimeout       Duration `yaml:"request_timeout"`
+	PermissionRetry      Duration `yaml:"permission_retry"`
+
 	MaxInFlight int      `yaml:"max_in_flight"`
 	BatchDelay  Duration `yaml:"batch_delay"`
 }

@@ -91,6 +91,17 @@ func TestConfigTable(t *testing.T) {
 	f("bad label pattern", base+"kubernetes:\n  labels: ['[app']\n", `c.yaml:4: kubernetes.labels: bad pattern "[app"`)
 	f("bad annotation pattern", base+"kubernetes:\n  annotations: ['']\n", `c.yaml:4: kubernetes.annotations: bad pattern ""`)
 	f("long wait", base+"kubernetes:\n  wait_for_pod: 5m\n", `c.yaml:4: kubernetes.wait_for_pod: 5m0s is not between 0 and 1m`)
+	cl := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: l, type: cloud_logging, "
+	f("cloud_logging GKE defaults", cl+"project: p}]\n", "")
+	f("cloud_logging all keys", cl+"project: p, log_id: '{namespace}', location: europe-west1, cluster_name: c, stdout_severity: DEBUG, "+
+		"stderr_severity: WARNING, future_timestamp: dead_letter, oversize: split, max_entry_bytes: 200KiB, "+
+		"max_entries_per_request: 500, request_timeout: 30s, permission_retry: 5m}]\n", "")
+	f("cloud_logging bad oversize", cl+"oversize: cut}]\n", `oversize "cut" is not one of split, truncate, dead_letter`)
+	f("cloud_logging bad future", cl+"future_timestamp: keep}]\n", "future_timestamp \"keep\" is not one of clamp, dead_letter")
+	f("cloud_logging entry too big", cl+"max_entry_bytes: 1MiB}]\n", "max_entry_bytes must be between 4KiB and 256KiB")
+	f("cloud_logging key of pubsub", cl+"topic: t}]\n", "key topic does not apply to type cloud_logging")
+	f("bad oversize", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: cut}]\n",
+		`oversize "cut" is not one of split, truncate, dead_letter`)
 }
 
 func TestKubernetesDefaults(t *testing.T) {
@@ -136,7 +147,7 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "-1", "lots", "1XB", "NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "0x10", "0x1p4",
-		"1_000", "-0.5KiB", "4TiB0", "8EiB", "4096TiB", "1e300", "9223372036854775807"} {
+		"1_000", "-0.5KiB", "4TiB0", "8EiB", "5000000TiB", "1e300", "9223372036854775807"} {
 		if got, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d: want an error", in, got)
 		}

@@ -356,8 +356,8 @@ var keysByType = map[string][]string{
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
-	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "location", "cluster_name", "stdout_severity", "stderr_severity", "future_timestamp", "oversize", "max_entry_bytes", "max_entries_per_request", "request_timeout", "permission_retry"},
+	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
@@ -465,7 +465,7 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	required := map[string][]struct{ key, val string }{
 		"file":          {{"path", s.Path}},
 		"pubsub":        {{"project", s.Project}, {"topic", s.Topic}},
-		"cloud_logging": {{"project", s.Project}, {"log_id", s.LogID}},
+		"cloud_logging": {}, // project, location, cluster_name: else the metadata server
 		"cloudwatch":    {{"region", s.Region}, {"log_group", s.LogGroup}, {"log_stream", s.LogStream}},
 	}
 	for _, r := range required[s.Type] {
@@ -473,8 +473,11 @@ func (v *validator) sink(p string, s *SinkConfig) {
 			v.errorf(p, "%s: %s is required for type %s", label, r.key, s.Type)
 		}
 	}
-	if s.Oversize != "" && s.Oversize != "truncate" && s.Oversize != "dead_letter" {
-		v.errorf(p+".oversize", "%s: oversize %q is not one of truncate, dead_letter", label, s.Oversize)
+	if _, err := ParseOversize(s.Oversize); err != nil {
+		v.errorf(p+".oversize", "%s: %v", label, err)
+	}
+	if s.Type == "cloud_logging" {
+		v.cloudLogging(p, label, s)
 	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
@@ -512,6 +515,20 @@ func globBase(pattern string) string {
 		dir = parent
 	}
 	return dir
+}
+
+// cloudLogging checks the cloud_logging keys (project, location and cluster_name may be left to
+// the GCE metadata server; log_id empty is GKE's stdout/stderr naming).
+func (v *validator) cloudLogging(p, label string, s *SinkConfig) {
+	if s.FutureTimestamp != "" && s.FutureTimestamp != "clamp" && s.FutureTimestamp != "dead_letter" {
+		v.errorf(p+".future_timestamp", "%s: future_timestamp %q is not one of clamp, dead_letter", label, s.FutureTimestamp)
+	}
+	if s.MaxEntryBytes != 0 && (s.MaxEntryBytes < 4096 || s.MaxEntryBytes > 256<<10) {
+		v.errorf(p+".max_entry_bytes", "%s: max_entry_bytes must be between 4KiB and 256KiB", label)
+	}
+	if s.MaxEntriesPerRequest < 0 || s.MaxEntriesPerRequest > 10000 {
+		v.errorf(p+".max_entries_per_request", "%s: max_entries_per_request must be between 1 and 10000", label)
+	}
 }
 
 // writableDir reports a directory that does not exist and cannot be created, or is not a

@@ -21,6 +21,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/sinks/cloudlogging"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
@@ -63,6 +64,10 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			return nil, err
 		}
 		sinks = append(sinks, s)
+		if cl, ok := s.(*cloudlogging.Sink); ok {
+			cl.SetNodeName(cfg.NodeName)
+			a.reg.MustRegister(cl.Metrics())
+		}
 	}
 	policy := buffer.Block
 	if cfg.Buffer.WhenFull == "drop_oldest" {
@@ -145,6 +150,28 @@ func sinkTypes() map[string]sinkType {
 				return pubsub.NewWithOptions(ctx, sc, pubsubOptions(sc), log)
 			},
 		},
+		"cloud_logging": {
+			validate: func(sc collector.SinkConfig) error { return cloudlogging.Validate(cloudLoggingOptions(sc)) },
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+				return cloudlogging.New(ctx, sc, cloudLoggingOptions(sc), log)
+			},
+		},
+	}
+}
+
+func cloudLoggingOptions(sc collector.SinkConfig) cloudlogging.Options {
+	return cloudlogging.Options{
+		LogID:                sc.LogID,
+		Location:             sc.Location,
+		ClusterName:          sc.ClusterName,
+		StdoutSeverity:       sc.StdoutSeverity,
+		StderrSeverity:       sc.StderrSeverity,
+		FutureTimestamp:      sc.FutureTimestamp,
+		Oversize:             sc.Oversize,
+		MaxEntryBytes:        int(sc.MaxEntryBytes),
+		MaxEntriesPerRequest: sc.MaxEntriesPerRequest,
+		RequestTimeout:       sc.RequestTimeout.D(),
+		PermissionRetry:      sc.PermissionRetry.D(),
 	}
 }
 
