@@ -73,7 +73,8 @@ type TLSConfig struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// RouteConfig sends records that match to the named sinks; first match wins.
+// RouteConfig sends records that match to the named sinks; first match wins. An empty
+// list (sinks: []) drops what matches, counted; a missing one is an error.
 type RouteConfig struct {
 	Match RouteMatch `yaml:"match"`
 	Sinks []string   `yaml:"sinks"`
@@ -81,12 +82,25 @@ type RouteConfig struct {
 
 // RouteMatch fields are globs (path.Match syntax); empty matches anything.
 type RouteMatch struct {
-	Input     string            `yaml:"input"`
-	Namespace string            `yaml:"namespace"`
-	Pod       string            `yaml:"pod"`
-	Container string            `yaml:"container"`
-	Labels    map[string]string `yaml:"labels"`
+	Input     string     `yaml:"input"`
+	Namespace string     `yaml:"namespace"`
+	Pod       string     `yaml:"pod"`
+	Container string     `yaml:"container"`
+	Workload  string     `yaml:"workload"` // the Deployment, CronJob, StatefulSet... (from the watch)
+	Stream    string     `yaml:"stream"`   // stdout | stderr | app
+	Labels    LabelMatch `yaml:"labels"`
 }
+
+// LabelMatch is a route's condition on pod labels: a map of key -> value glob
+// ({app: cart, tier: "web*"}), or a string in kubectl -l selector syntax
+// ("app=cart,tier in (web,api),!canary").
+type LabelMatch struct {
+	Globs    map[string]string
+	Selector string
+}
+
+// Empty reports whether the route says nothing about labels.
+func (l LabelMatch) Empty() bool { return len(l.Globs) == 0 && l.Selector == "" }
 
 // SinkConfig holds the keys of every sink type.
 type SinkConfig struct {

@@ -87,6 +87,15 @@ func TestConfigTable(t *testing.T) {
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+	two := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: a, type: stdout}, {name: b, type: stdout}]\n"
+	f("route selector", two+"routes:\n  - {match: {labels: 'app in (cart,web),!canary'}, sinks: [a]}\n", "")
+	f("route label globs", two+"routes:\n  - {match: {labels: {app: 'cart*'}, workload: 'api-*', stream: stderr}, sinks: [a]}\n", "")
+	f("route drops", two+"routes:\n  - {match: {namespace: 'kube-*'}, sinks: []}\n", "")
+	f("route bad selector", two+"routes:\n  - match: {labels: 'app in (cart'}\n    sinks: [a]\n", `c.yaml:4: labels: bad selector "app in (cart"`)
+	f("route unknown sink", two+"routes:\n  - match: {namespace: x}\n    sinks: [a, c]\n", `c.yaml:5: routes[0].sinks: no sink is named "c"`)
+	f("route without sinks", two+"routes:\n  - match: {namespace: x}\n", `routes[0].sinks: missing (list the sinks, or sinks: [] to drop what matches)`)
+	f("route bad stream", two+"routes:\n  - match: {stream: both}\n    sinks: [a]\n", `c.yaml:4: routes[0].match: stream "both" is not one of stdout, stderr, app`)
+	f("workload without watch", two+"kubernetes: {enabled: false}\nroutes:\n  - match: {workload: x}\n    sinks: [a]\n", "workloads come from the Kubernetes watch")
 	f("kubernetes keys", base+"kubernetes: {labels: [app, 'app.kubernetes.io/*'], annotations: [team], wait_for_pod: 5s}\n", "")
 	f("bad label pattern", base+"kubernetes:\n  labels: ['[app']\n", `c.yaml:4: kubernetes.labels: bad pattern "[app"`)
 	f("bad annotation pattern", base+"kubernetes:\n  annotations: ['']\n", `c.yaml:4: kubernetes.annotations: bad pattern ""`)
@@ -208,7 +217,7 @@ func TestRouter(t *testing.T) {
 	r, err := NewRouter([]RouteConfig{
 		{Match: RouteMatch{Input: "apps"}, Sinks: []string{"pubsub"}},
 		{Match: RouteMatch{Input: "pods", Namespace: "kube-*"}, Sinks: []string{"logging"}},
-		{Match: RouteMatch{Labels: map[string]string{"team": "pay*"}}, Sinks: []string{"pubsub", "logging"}},
+		{Match: RouteMatch{Labels: LabelMatch{Globs: map[string]string{"team": "pay*"}}}, Sinks: []string{"pubsub", "logging"}},
 	}, []string{"local", "pubsub", "logging"})
 	if err != nil {
 		t.Fatal(err)
@@ -229,5 +238,50 @@ func TestRouter(t *testing.T) {
 	}
 	if _, err := NewRouter([]RouteConfig{{Sinks: []string{"nope"}}}, []string{"a"}); err == nil {
 		t.Error("unknown sink accepted")
+	}
+}
+
+// TestRouterMatches: first match wins, on input, namespace glob, labels as globs or as a
+// kubectl -l selector, workload, container and stream; sinks: [] drops.
+func TestRouterMatches(t *testing.T) {
+	r, err := NewRouter([]RouteConfig{
+		{Match: RouteMatch{Namespace: "kube-*", Stream: "stderr"}, Sinks: []string{"alerts"}},
+		{Match: RouteMatch{Namespace: "kube-*"}, Sinks: []string{}},
+		{Match: RouteMatch{Labels: LabelMatch{Selector: "app in (cart,checkout),tier!=db,!canary"}}, Sinks: []string{"shop"}},
+		{Match: RouteMatch{Workload: "batch-*", Container: "main"}, Sinks: []string{"batch"}},
+		{Match: RouteMatch{Input: "apps"}, Sinks: []string{"shop", "batch"}},
+	}, []string{"alerts", "shop", "batch", "rest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(input string, k *Kube, st Stream, want uint64) {
+		t.Helper()
+		if got := r.RouteStream(NewSource(1, input, k), st); got != want {
+			t.Errorf("%s %+v %v: %b, want %b", input, k, st, got, want)
+		}
+	}
+	sys := &Kube{Namespace: "kube-system", Pod: "coredns-1", Container: "coredns"}
+	f("pods", sys, StreamStderr, 0b0001)
+	f("pods", sys, StreamStdout, RouteDrop) // the drop route, after the stderr one
+	cart := func(l map[string]string) *Kube { return &Kube{Namespace: "shop", Labels: l} }
+	f("pods", cart(map[string]string{"app": "cart", "tier": "web"}), StreamStdout, 0b0010)
+	f("pods", cart(map[string]string{"app": "checkout"}), StreamStdout, 0b0010)
+	f("pods", cart(map[string]string{"app": "cart", "tier": "db"}), StreamStdout, 0)
+	f("pods", cart(map[string]string{"app": "cart", "canary": "1"}), StreamStdout, 0)
+	f("pods", cart(map[string]string{"app": "search"}), StreamStdout, 0)
+	f("pods", &Kube{Namespace: "jobs", Workload: "batch-nightly", WorkloadKind: "CronJob", Container: "main"}, StreamStdout, 0b0100)
+	f("pods", &Kube{Namespace: "jobs", Workload: "batch-nightly", Container: "sidecar"}, StreamStdout, 0)
+	f("apps", &Kube{Node: "n1"}, StreamApp, 0b0110)
+	f("apps", nil, StreamApp, 0b0110)
+	// A version 1 frame has no per-record mask: its records go where any stream of the
+	// source may go, never to "drop".
+	if got := r.Route(NewSource(1, "pods", sys)); got != 0b0001 {
+		t.Errorf("Route = %b", got)
+	}
+	if _, err := NewRouter([]RouteConfig{{Match: RouteMatch{Labels: LabelMatch{Selector: "app in (a"}}, Sinks: []string{"a"}}}, []string{"a"}); err == nil {
+		t.Error("bad selector accepted")
+	}
+	if _, err := NewRouter([]RouteConfig{{Match: RouteMatch{Stream: "both"}, Sinks: []string{"a"}}}, []string{"a"}); err == nil {
+		t.Error("bad stream accepted")
 	}
 }

@@ -326,8 +326,8 @@ func (v *validator) config(c *Config) {
 	}
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("$.routes[%d]", i)
-		if len(r.Sinks) == 0 {
-			v.errorf(p, "routes[%d].sinks: at least one sink is needed", i)
+		if r.Sinks == nil {
+			v.errorf(p, "routes[%d].sinks: missing (list the sinks, or sinks: [] to drop what matches)", i)
 		}
 		for j, s := range r.Sinks {
 			if !sinks[s] {
@@ -342,9 +342,16 @@ func (v *validator) config(c *Config) {
 				v.errorf(p+".match", "routes[%d].match: bad pattern %q: %v", i, pat, err)
 			}
 		}
-		if len(r.Match.Labels) > 0 && !c.Kubernetes.Enabled {
-			// Without the watch no record has labels: the route would match nothing, silently.
+		// Without the watch no record has labels or a workload: the route would match
+		// nothing, silently.
+		if !r.Match.Labels.Empty() && !c.Kubernetes.Enabled {
 			v.errorf(p+".match.labels", "routes[%d].match.labels: pod labels come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
+		if r.Match.Workload != "" && !c.Kubernetes.Enabled {
+			v.errorf(p+".match.workload", "routes[%d].match.workload: workloads come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
+		if _, err := parseStream(r.Match.Stream); err != nil {
+			v.errorf(p+".match.stream", "routes[%d].match: %v", i, err)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func (p *Pipeline) stats(s *Source) *sourceStats {
 	if ss.kubeVersion == v.version && ss.kubeVersion != 0 {
 		return ss
 	}
-	ss.route = p.router.Route(s)
+	ss.route = p.router.RouteStreams(s)
 	if p.pods != nil && v.kube != nil && !ss.released && ss.series[StreamStdout] == nil {
 		k := v.kube
 		for _, st := range []Stream{StreamStdout, StreamStderr, StreamApp} {

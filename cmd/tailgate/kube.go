@@ -51,7 +51,7 @@ func newPodWatch(cfg *collector.Config, reg prometheus.Registerer, log *slog.Log
 // labelRoute is the index of the first route that needs pod metadata from the watch, or -1.
 func labelRoute(cfg *collector.Config) int {
 	for i, r := range cfg.Routes {
-		if len(r.Match.Labels) > 0 {
+		if r.Match.NeedsWatch() {
 			return i
 		}
 	}
