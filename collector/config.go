@@ -55,6 +55,8 @@ type InputConfig struct {
 	MaxOpenFiles int      `yaml:"max_open_files"` // bound on open descriptors
 	// Ignore files whose last write is older than this at discovery (0 = never).
 	IgnoreOlder Duration `yaml:"ignore_older"`
+	// RateLimit bounds what one container's log may ship; pods override it by annotation.
+	RateLimit RateLimitConfig `yaml:"rate_limit"`
 
 	// forward
 	Listen         string    `yaml:"listen"`
@@ -66,6 +68,16 @@ type InputConfig struct {
 	MaxChunkBytes  Size      `yaml:"max_chunk_bytes"`
 	MaxConnections int       `yaml:"max_connections"`
 	IdleTimeout    Duration  `yaml:"idle_timeout"`
+}
+
+// RateLimitConfig is a per-container token bucket. Zero rates mean no limit. Over the limit,
+// the container's files are read later (backpressure on those files only) while their unread
+// bytes stay within MaxLag; past it, the excess is read and dropped, counted.
+type RateLimitConfig struct {
+	Lines  int      `yaml:"lines"`   // lines (records) per second
+	Bytes  Size     `yaml:"bytes"`   // message bytes per second
+	Burst  Duration `yaml:"burst"`   // how much unused rate may accumulate (default 1s)
+	MaxLag Size     `yaml:"max_lag"` // unread bytes a limited file may fall behind before dropping (default 64MiB)
 }
 
 type TLSConfig struct {

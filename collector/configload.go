@@ -358,7 +358,7 @@ func (v *validator) config(c *Config) {
 
 // keysByType lists the keys each input or sink type accepts besides name and type.
 var keysByType = map[string][]string{
-	"tail":          {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older"},
+	"tail":          {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older", "rate_limit"},
 	"forward":       {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout"},
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
@@ -420,6 +420,9 @@ func (v *validator) input(p string, in *InputConfig) {
 		}
 		if in.MaxLineBytes < 1024 {
 			v.errorf(p+".max_line_bytes", "%s: max_line_bytes must be at least 1KiB", label)
+		}
+		if rl := in.RateLimit; rl.Lines < 0 || rl.Bytes < 0 {
+			v.errorf(p+".rate_limit", "%s: rate_limit: lines and bytes must not be negative", label)
 		}
 		if in.MaxOpenFiles < 1 {
 			v.errorf(p+".max_open_files", "%s: max_open_files must be positive", label)

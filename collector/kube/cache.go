@@ -470,6 +470,10 @@ func (b *Binding) Setting(name string) string {
 	return ""
 }
 
+// Settings returns the pod's tailgate.io annotations as last published; the pointer changes
+// when they may have (a new pod version), so a caller can cache what it derives from them.
+func (b *Binding) Settings() *map[string]string { return b.settings.Load() }
+
 // NewSource returns a source carrying the binding's metadata, kept current until Detach.
 func (b *Binding) NewSource(key uint64, input string) *collector.Source {
 	c := b.c

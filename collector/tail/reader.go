@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -56,11 +57,15 @@ type reader struct {
 	release  []*collector.Source
 	lag      int64
 
-	// excluding is set while the stream being read belongs to a pod annotated
-	// tailgate.io/exclude; its records are counted per stream kind, not emitted.
-	excluding   bool
-	excluded    [4]int
-	excludedSrc *collector.Source
+	// dropping is the reason ("excluded", "rate_limit") the records of the stream being read
+	// are counted per stream kind instead of emitted; "" emits them.
+	dropping   string
+	dropped    [4]int
+	droppedSrc *collector.Source
+	// turnLines and turnBytes count what the stream being read emitted this turn; the turn
+	// stops once they reach turnMaxLines or turnMaxBytes (its rate limit's tokens).
+	turnLines, turnBytes       int
+	turnMaxLines, turnMaxBytes int
 }
 
 func newReader(in *Input) *reader {
@@ -149,7 +154,24 @@ func (r *reader) round(ctx context.Context) (bool, error) {
 		if !s.ready() {
 			continue // its pod may reach the cache any moment: the records wait for it, boundedly
 		}
-		r.excluding = s.excluded()
+		r.dropping = ""
+		if s.excluded() {
+			r.dropping = "excluded"
+		}
+		lim := r.limiterFor(s)
+		r.turnLines, r.turnBytes = 0, 0
+		r.turnMaxLines, r.turnMaxBytes = math.MaxInt, math.MaxInt
+		if lim != nil && r.dropping == "" {
+			lim.refill(r.now)
+			if !lim.allowed() {
+				if s.lag() <= lim.maxLag {
+					continue // backpressure: this container's files wait, nobody else does
+				}
+				r.dropping = "rate_limit" // too far behind: read on, drop, count
+			} else {
+				r.turnMaxLines, r.turnMaxBytes = lim.budget()
+			}
+		}
 		for i := 0; i < len(s.files); {
 			f := s.files[i]
 			if f.eof {
@@ -173,12 +195,16 @@ func (r *reader) round(ctx context.Context) (bool, error) {
 			}
 			i++
 		}
-		r.flushExcluded()
+		if lim != nil && r.dropping == "" {
+			lim.take(r.turnLines, r.turnBytes)
+		}
+		r.flushDropped()
 		if ctx.Err() != nil {
 			return progressed, nil
 		}
 	}
-	r.excluding = false
+	r.dropping = ""
+	r.turnMaxLines, r.turnMaxBytes = math.MaxInt, math.MaxInt
 	r.removeEmpty()
 	return progressed, nil
 }
@@ -208,6 +234,7 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 	var consumed int64
 	off := f.readOff
 	carry := 0
+	limited := false
 	for {
 		want := min(len(r.buf)-carry, readChunk)
 		n, err := f.fd.ReadAt(r.buf[carry:carry+want], off+int64(carry))
@@ -236,12 +263,20 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 			f.readOff = end
 			r.handleLine(s, f, data[p:p+nl], start, end, false)
 			p += nl + 1
+			if r.turnLines >= r.turnMaxLines || r.turnBytes >= r.turnMaxBytes {
+				limited = true // the container's rate limit: the rest waits for tokens
+				break
+			}
 			if len(r.arena) >= flushBytes || len(r.batch.Records) >= flushRecords {
 				r.markDirty(f)
 				if err := r.flush(ctx); err != nil {
 					return consumed + int64(p), err
 				}
 			}
+		}
+		if limited {
+			consumed += int64(p)
+			break
 		}
 		if p == 0 && len(data) == len(r.buf) {
 			// One physical line longer than the whole buffer: deliver its head cut, skip the rest.
@@ -357,13 +392,16 @@ func (r *reader) flushPending(s *stream, f *file) {
 
 // emit appends one record to the batch; its message is copied into the batch's arena.
 func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc bool) {
-	if r.excluding {
+	if r.dropping != "" {
 		// Read and parsed like any other (positions, joins and rotations stay exact, so
-		// removing the annotation resumes cleanly), then dropped, counted once per turn.
-		r.excluded[st]++
-		r.excludedSrc = src
+		// removing the annotation or catching up resumes cleanly), then dropped, counted
+		// once per turn.
+		r.dropped[st]++
+		r.droppedSrc = src
 		return
 	}
+	r.turnLines++
+	r.turnBytes += len(msg)
 	a := len(r.arena)
 	r.arena = append(r.arena, msg...)
 	m := r.arena[a:len(r.arena):len(r.arena)]
@@ -381,15 +419,16 @@ func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collec
 	r.batch.Records = append(r.batch.Records, rec)
 }
 
-// flushExcluded counts the records of an excluded pod dropped in the last turn.
-func (r *reader) flushExcluded() {
-	for st, n := range r.excluded {
+// flushDropped counts the records dropped in the last turn (an excluded pod, a container
+// past its rate limit and its lag limit).
+func (r *reader) flushDropped() {
+	for st, n := range r.dropped {
 		if n > 0 {
-			r.out.Dropped(r.excludedSrc, collector.Stream(st), "excluded", n)
-			r.excluded[st] = 0
+			r.out.Dropped(r.droppedSrc, collector.Stream(st), r.dropping, n)
+			r.dropped[st] = 0
 		}
 	}
-	r.excludedSrc = nil
+	r.droppedSrc = nil
 }
 
 func (r *reader) markDirty(f *file) {
@@ -552,10 +591,13 @@ func (r *reader) truncated(s *stream, f *file) {
 // names another file (rename rotation).
 func (r *reader) poll() {
 	var lag int64
-	defer func() { r.excluding = false }()
+	defer func() { r.dropping = "" }()
 	for _, s := range r.streams {
-		r.flushExcluded()
-		r.excluding = s.excluded() // a truncation or rotation may complete a pending record
+		r.flushDropped()
+		r.dropping = ""
+		if s.excluded() { // a truncation or rotation may complete a pending record
+			r.dropping = "excluded"
+		}
 		st, err := statPath(s.path)
 		cur := s.current()
 		if err == nil {
@@ -594,7 +636,7 @@ func (r *reader) poll() {
 			lag += max(0, f.size-f.readOff)
 		}
 	}
-	r.flushExcluded()
+	r.flushDropped()
 	r.removeEmpty()
 	r.in.setLag(r, lag)
 }

@@ -15,6 +15,11 @@ type stream struct {
 	// bind follows the pod in the watch's cache; nil without one.
 	bind  *kube.Binding
 	files []*file
+	// limit is the container's rate limit (nil: none), built from the input's and the pod's
+	// settings (limitFrom) when limitBuilt.
+	limit      *limiter
+	limitFrom  *map[string]string
+	limitBuilt bool
 	// finished remembers the last files read to their end, so a rotated file whose mtime
 	// ties with the current one's (coarse clocks) is not taken for an unread rotation.
 	finished []fileID

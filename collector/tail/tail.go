@@ -45,6 +45,7 @@ type Input struct {
 
 	metrics *collector.Metrics
 	meta    *kube.Cache // nil: metadata from log paths only
+	limit   rateLimit   // per container; zero rates: none
 	log     *slog.Logger
 	warn    *collector.WarnLimiter
 
@@ -80,6 +81,10 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		lags:         make(map[*reader]int64),
 	}
 	in.warn = collector.NewWarnLimiter(in.log, time.Minute)
+	if cfg.RateLimit.Lines < 0 || cfg.RateLimit.Bytes < 0 {
+		return nil, fmt.Errorf("input %s: rate_limit: lines and bytes must not be negative", cfg.Name)
+	}
+	in.limit = newRateLimit(cfg.RateLimit)
 	if len(cfg.Paths) == 0 {
 		return nil, fmt.Errorf("input %s: paths: at least one glob is required", cfg.Name)
 	}
