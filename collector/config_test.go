@@ -288,3 +288,18 @@ func TestRouterMatches(t *testing.T) {
 		t.Error("bad stream accepted")
 	}
 }
+
+// TestCheckBufferFitsVolume: check refuses a buffer.max_bytes larger than the volume that
+// holds data_dir, at the key's line.
+func TestCheckBufferFitsVolume(t *testing.T) {
+	dir := t.TempDir()
+	y := "data_dir: " + dir + "/data\nbuffer:\n  max_bytes: 1000TiB\ninputs: [{name: p, type: tail, paths: [" + dir + "/*.log]}]\nsinks: [{name: s, type: stdout}]\n"
+	_, err := ParseConfig("c.yaml", []byte(y), LoadOptions{CheckPaths: true})
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: buffer.max_bytes: 1099511627776000 bytes do not fit the volume of "+dir) {
+		t.Fatalf("err = %v", err)
+	}
+	ok := strings.Replace(y, "1000TiB", "256MiB", 1)
+	if _, err := ParseConfig("c.yaml", []byte(ok), LoadOptions{CheckPaths: true}); err != nil {
+		t.Fatalf("a buffer that fits: %v", err)
+	}
+}

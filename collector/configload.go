@@ -271,6 +271,7 @@ func (v *validator) config(c *Config) {
 		v.errorf("$.data_dir", "data_dir: must not be empty")
 	} else if v.checkPaths {
 		v.writableDir("$.data_dir", "data_dir", c.DataDir)
+		v.bufferFits(c)
 	}
 	if c.ShutdownTimeout <= 0 {
 		v.errorf("$.shutdown_timeout", "shutdown_timeout: must be positive")
@@ -408,6 +409,8 @@ func (v *validator) input(p string, in *InputConfig) {
 				if dir := globBase(g); dir != "" {
 					if _, err := os.Stat(dir); err != nil {
 						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+					} else if err := accessible(dir, false); err != nil {
+						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q is not readable: %v", label, g, err)
 					}
 				}
 			}
@@ -549,6 +552,8 @@ func (v *validator) writableDir(p, label, dir string) {
 		if err == nil {
 			if !fi.IsDir() {
 				v.errorf(p, "%s: %s is not a directory", label, d)
+			} else if err := accessible(d, true); err != nil {
+				v.errorf(p, "%s: %s is not writable: %v", label, d, err)
 			}
 			return
 		}
@@ -563,6 +568,23 @@ func (v *validator) writableDir(p, label, dir string) {
 		if d == filepath.Dir(d) {
 			return
 		}
+	}
+}
+
+// bufferFits reports a buffer.max_bytes larger than the volume that will hold data_dir (its
+// nearest existing directory): the buffer could never reach its bound, and the disk would
+// fill first.
+func (v *validator) bufferFits(c *Config) {
+	d := c.DataDir
+	for {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		d = filepath.Dir(d)
+	}
+	size, ok := volumeSize(d)
+	if ok && int64(c.Buffer.MaxBytes) > size {
+		v.errorf("$.buffer.max_bytes", "buffer.max_bytes: %d bytes do not fit the volume of %s (%d bytes)", int64(c.Buffer.MaxBytes), d, size)
 	}
 }
 
