@@ -27,6 +27,8 @@ import (
 )
 
 // agent is the wired process: inputs -> pipeline (buffer) -> sinks, plus the metrics server.
+// What a reload swaps (config, pipeline, sinks, inputs) is the generation; the registry, the
+// metrics server and the pod watch live as long as the process.
 type agent struct {
 	cfg      *collector.Config
 	log      *slog.Logger
@@ -39,74 +41,40 @@ type agent struct {
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
+
+	// per generation: what it registered, to unregister at a swap
+	collectors []prometheus.Collector
+	// reload asks run to swap in a new config (a validated *collector.Config).
+	reload  chan *collector.Config
+	reloads *prometheus.CounterVec // tailgate_config_reloads_total{result}
 }
 
 func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs()}
+	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs(),
+		reload: make(chan *collector.Config, 1)}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = collector.NewMetrics(a.reg)
+	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tailgate_config_reloads_total",
+		Help: "Config reloads (SIGHUP, a change of the config file), by result (success, failure: the old config keeps running).",
+	}, []string{"result"})
+	a.reg.MustRegister(a.reloads)
 	watch, err := newPodWatch(cfg, a.reg, log)
 	if err != nil {
 		return nil, err
 	}
 	a.watch = watch
-
-	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
-	closeSinks := func() {
-		for _, s := range sinks {
-			s.Close(context.Background())
-		}
-	}
-	for _, sc := range cfg.Sinks {
-		s, err := newSink(ctx, sc, log)
-		if err != nil {
-			closeSinks()
-			return nil, err
-		}
-		sinks = append(sinks, s)
-		if cl, ok := s.(*cloudlogging.Sink); ok {
-			cl.SetNodeName(cfg.NodeName)
-			a.reg.MustRegister(cl.Metrics())
-		}
-	}
-	policy := buffer.Block
-	if cfg.Buffer.WhenFull == "drop_oldest" {
-		policy = buffer.DropOldest
-	}
-	p, err := collector.NewPipeline(collector.PipelineOptions{
-		DataDir: cfg.DataDir,
-		Buffer: buffer.Options{
-			MaxBytes:     int64(cfg.Buffer.MaxBytes),
-			SegmentBytes: int64(cfg.Buffer.SegmentBytes),
-			Sync:         cfg.Buffer.Sync.D(),
-			WhenFull:     policy,
-		},
-		Routes:  cfg.Routes,
-		Sinks:   sinks,
-		Metrics: a.metrics,
-		Pods:    podLogs{a.pods},
-		Logger:  log,
-	})
+	sinks, err := a.newSinks(ctx, cfg)
 	if err != nil {
-		closeSinks()
 		return nil, err
 	}
-	a.pipeline = p
-	a.reg.MustRegister(collector.NewBufferCollector(p.Buffer()))
-
-	for _, ic := range cfg.Inputs {
-		in, err := newInput(ic, cfg.NodeName, a.metrics, log)
-		if err != nil {
-			p.Stop(context.Background())
-			return nil, err
-		}
-		bindMetadata(in, a.watch)
-		a.inputs = append(a.inputs, in)
+	if err := a.startGeneration(cfg, sinks); err != nil {
+		return nil, err
 	}
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
-			p.Stop(context.Background())
+			a.pipeline.Stop(context.Background())
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
 		a.ln = ln
@@ -125,6 +93,82 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return a, nil
+}
+
+// newSinks builds the sinks of cfg; nothing is started or registered yet.
+func (a *agent) newSinks(ctx context.Context, cfg *collector.Config) ([]collector.Sink, error) {
+	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
+	for _, sc := range cfg.Sinks {
+		s, err := newSink(ctx, sc, a.log)
+		if err != nil {
+			closeSinks(sinks)
+			return nil, err
+		}
+		sinks = append(sinks, s)
+		if cl, ok := s.(*cloudlogging.Sink); ok {
+			cl.SetNodeName(cfg.NodeName)
+		}
+	}
+	return sinks, nil
+}
+
+func closeSinks(sinks []collector.Sink) {
+	for _, s := range sinks {
+		s.Close(context.Background())
+	}
+}
+
+// startGeneration opens the pipeline of cfg over sinks (recovering input positions and sink
+// cursors from the buffer in data_dir) and builds its inputs; run starts them.
+func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) error {
+	policy := buffer.Block
+	if cfg.Buffer.WhenFull == "drop_oldest" {
+		policy = buffer.DropOldest
+	}
+	p, err := collector.NewPipeline(collector.PipelineOptions{
+		DataDir: cfg.DataDir,
+		Buffer: buffer.Options{
+			MaxBytes:     int64(cfg.Buffer.MaxBytes),
+			SegmentBytes: int64(cfg.Buffer.SegmentBytes),
+			Sync:         cfg.Buffer.Sync.D(),
+			WhenFull:     policy,
+		},
+		Routes:  cfg.Routes,
+		Sinks:   sinks,
+		Metrics: a.metrics,
+		Pods:    podLogs{a.pods},
+		Logger:  a.log,
+	})
+	if err != nil {
+		closeSinks(sinks)
+		return err
+	}
+	var inputs []collector.Input
+	for _, ic := range cfg.Inputs {
+		in, err := newInput(ic, cfg.NodeName, a.metrics, a.log)
+		if err != nil {
+			p.Stop(context.Background())
+			return err
+		}
+		bindMetadata(in, a.watch)
+		inputs = append(inputs, in)
+	}
+	cs := []prometheus.Collector{collector.NewBufferCollector(p.Buffer())}
+	for _, s := range sinks {
+		if cl, ok := s.(*cloudlogging.Sink); ok {
+			cs = append(cs, cl.Metrics())
+		}
+	}
+	for _, c := range a.collectors {
+		a.reg.Unregister(c)
+	}
+	for _, c := range cs {
+		if err := a.reg.Register(c); err != nil {
+			a.log.Warn("metrics of the new config not registered", "err", err)
+		}
+	}
+	a.cfg, a.pipeline, a.inputs, a.collectors = cfg, p, inputs, cs
+	return nil
 }
 
 // sinkType is one sink type this binary builds.
@@ -224,6 +268,7 @@ func (a *agent) MetricsAddr() string {
 
 // run serves until ctx ends, then shuts down in reverse order: inputs stop reading, sinks
 // drain the buffer within shutdown_timeout, cursors are persisted, the metrics server stops.
+// A config sent on a.reload is swapped in between (see swap).
 func (a *agent) run(ctx context.Context) error {
 	if a.srv != nil {
 		go func() {
@@ -232,7 +277,6 @@ func (a *agent) run(ctx context.Context) error {
 			}
 		}()
 	}
-	a.pipeline.Start(context.WithoutCancel(ctx))
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan struct{})
 	if a.watch != nil {
@@ -241,35 +285,32 @@ func (a *agent) run(ctx context.Context) error {
 		close(watchDone)
 	}
 	defer func() { stopWatch(); <-watchDone }() // after the inputs: their last records still bind
-	inCtx, stopInputs := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	errs := make(chan error, len(a.inputs))
-	for _, in := range a.inputs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := in.Run(inCtx, a.pipeline.Emitter(in.Name())); err != nil {
-				errs <- fmt.Errorf("input %s: %w", in.Name(), err)
-			}
-		}()
-	}
+	gen := a.start(ctx)
 	a.ready.Store(true)
 	a.log.Info("tailgate running", "version", version, "node", a.cfg.NodeName, "data_dir", a.cfg.DataDir,
 		"inputs", len(a.inputs), "sinks", len(a.cfg.Sinks), "metrics", a.MetricsAddr())
 	var runErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("stopping: inputs first, then draining sinks", "timeout", a.cfg.ShutdownTimeout.D())
-	case runErr = <-errs:
-		a.log.Error("input failed; stopping", "err", runErr)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("stopping: inputs first, then draining sinks", "timeout", a.cfg.ShutdownTimeout.D())
+			break loop
+		case runErr = <-gen.errs:
+			a.log.Error("input failed; stopping", "err", runErr)
+			break loop
+		case cfg := <-a.reload:
+			next, err := a.swap(ctx, gen, cfg)
+			if err != nil {
+				runErr = err
+				break loop
+			}
+			gen = next
+		}
 	}
 	a.ready.Store(false)
-	stopInputs()
-	wg.Wait()
-	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
-	defer cancel()
-	if err := a.pipeline.Stop(stopCtx); err != nil {
-		runErr = errors.Join(runErr, err)
+	if gen != nil {
+		runErr = errors.Join(runErr, a.stop(gen))
 	}
 	if a.srv != nil {
 		shCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -278,6 +319,40 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	a.log.Info("tailgate stopped")
 	return runErr
+}
+
+// running is a started generation: its inputs' goroutines.
+type running struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+}
+
+// start starts the current pipeline's sinks and inputs.
+func (a *agent) start(ctx context.Context) *running {
+	a.pipeline.Start(context.WithoutCancel(ctx))
+	inCtx, cancel := context.WithCancel(ctx)
+	g := &running{cancel: cancel, errs: make(chan error, len(a.inputs))}
+	for _, in := range a.inputs {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			if err := in.Run(inCtx, a.pipeline.Emitter(in.Name())); err != nil {
+				g.errs <- fmt.Errorf("input %s: %w", in.Name(), err)
+			}
+		}()
+	}
+	return g
+}
+
+// stop stops the inputs (they emit what they read, with its positions), then drains every
+// sink within shutdown_timeout and persists the cursors.
+func (a *agent) stop(g *running) error {
+	g.cancel()
+	g.wg.Wait()
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
+	defer cancel()
+	return a.pipeline.Stop(stopCtx)
 }
 
 // podLogs adapts exporter.PodLogs to the collector's consumer-owned interface.
