@@ -17,6 +17,9 @@ type Config struct {
 
 type MetricsConfig struct {
 	Listen string `yaml:"listen"`
+	// Pprof serves /debug/pprof/ on the metrics address; off unless asked for (it exposes
+	// heap and goroutine dumps and CPU profiles to whoever reaches the port).
+	Pprof bool `yaml:"pprof"`
 }
 
 type BufferConfig struct {
@@ -68,6 +71,13 @@ type InputConfig struct {
 	MaxChunkBytes  Size      `yaml:"max_chunk_bytes"`
 	MaxConnections int       `yaml:"max_connections"`
 	IdleTimeout    Duration  `yaml:"idle_timeout"`
+	// Abuse limits: the time a connection has for its TLS and shared-key handshake and for
+	// each frame once its first byte arrived, the connections one peer address may hold, and
+	// the bytes all connections may hold in frames larger than 256KiB.
+	HandshakeTimeout      Duration `yaml:"handshake_timeout"`
+	FrameTimeout          Duration `yaml:"frame_timeout"`
+	MaxConnectionsPerPeer int      `yaml:"max_connections_per_peer"`
+	MaxBufferedBytes      Size     `yaml:"max_buffered_bytes"`
 }
 
 // RateLimitConfig is a per-container token bucket. Zero rates mean no limit. Over the limit,

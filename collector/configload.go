@@ -43,6 +43,15 @@ const (
 	DefaultMaxChunkBytes  = 32 << 20
 	DefaultMaxConnections = 1024
 	DefaultIdleTimeout    = 5 * time.Minute
+	// Forward abuse limits. A handshake (TLS, then HELO/PING/PONG) takes milliseconds; Fluent
+	// Bit's own connect timeout, TLS included, is 10s. A frame arrives in one write from every
+	// known client (fluentd's send_timeout is 60s for a whole chunk over a WAN; here the peer is
+	// on the node). Per peer: a node's hostNetwork pods and docker's fluentd log driver (one
+	// connection per container) share one address.
+	DefaultHandshakeTimeout      = 10 * time.Second
+	DefaultFrameTimeout          = 30 * time.Second
+	DefaultMaxConnectionsPerPeer = 256
+	DefaultMaxBufferedBytes      = 256 << 20
 )
 
 // ApplyInputDefaults fills the zero values of an input's type-specific keys.
@@ -73,6 +82,18 @@ func ApplyInputDefaults(in *InputConfig) {
 		}
 		if in.IdleTimeout == 0 {
 			in.IdleTimeout = Duration(DefaultIdleTimeout)
+		}
+		if in.HandshakeTimeout == 0 {
+			in.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
+		}
+		if in.FrameTimeout == 0 {
+			in.FrameTimeout = Duration(DefaultFrameTimeout)
+		}
+		if in.MaxConnectionsPerPeer == 0 {
+			in.MaxConnectionsPerPeer = DefaultMaxConnectionsPerPeer
+		}
+		if in.MaxBufferedBytes == 0 {
+			in.MaxBufferedBytes = DefaultMaxBufferedBytes
 		}
 	}
 }
@@ -281,6 +302,8 @@ func (v *validator) config(c *Config) {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			v.errorf("$.metrics.listen", "metrics.listen: %v", err)
 		}
+	} else if c.Metrics.Pprof {
+		v.errorf("$.metrics.pprof", "metrics.pprof: needs metrics.listen")
 	}
 	b := c.Buffer
 	if b.SegmentBytes < 1<<20 {
@@ -359,8 +382,10 @@ func (v *validator) config(c *Config) {
 
 // keysByType lists the keys each input or sink type accepts besides name and type.
 var keysByType = map[string][]string{
-	"tail":          {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older", "rate_limit"},
-	"forward":       {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout"},
+	"tail": {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older",
+		"rate_limit"},
+	"forward": {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout",
+		"handshake_timeout", "frame_timeout", "max_connections_per_peer", "max_buffered_bytes"},
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
@@ -446,6 +471,12 @@ func (v *validator) input(p string, in *InputConfig) {
 		}
 		if (in.TLS.CertFile == "") != (in.TLS.KeyFile == "") {
 			v.errorf(p+".tls", "%s: tls needs both cert_file and key_file", label)
+		}
+		if in.MaxConnections < 0 || in.MaxConnectionsPerPeer < 0 {
+			v.errorf(p+".max_connections", "%s: max_connections and max_connections_per_peer must not be negative", label)
+		}
+		if in.MaxBufferedBytes > 0 && in.MaxBufferedBytes < in.MaxChunkBytes {
+			v.errorf(p+".max_buffered_bytes", "%s: max_buffered_bytes (%d) must hold one max_chunk_bytes frame (%d)", label, in.MaxBufferedBytes, in.MaxChunkBytes)
 		}
 		if v.checkPaths {
 			for _, f := range []string{in.TLS.CertFile, in.TLS.KeyFile} {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,11 +76,8 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			a.pipeline.Stop(context.Background())
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
-		a.ln = ln
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
@@ -90,7 +86,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			}
 			w.Write([]byte("ok\n"))
 		})
-		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		a.srv, a.ln = newMetricsServer(ln, mux, cfg.Metrics.Pprof, metricsLimits())
 	}
 	return a, nil
 }

@@ -15,4 +15,4 @@ type PeerMetadata interface {
 
 // SetPeerMetadata makes every connection's records carry its peer pod's metadata (or the
 // node's alone when no pod is found). Call before Run.
-func (in *Input) SetPeerMetadata(p PeerMetadata) { in.peers = p }
+func (in *Input) SetPeerMetadata(p PeerMetadata) { in.podMeta = p }
