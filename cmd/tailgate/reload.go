@@ -22,8 +22,10 @@ import (
 // inputs stop, emitting what they read with its positions, and the old pipeline drains every
 // sink and persists the cursors; the new pipeline opens the same buffer, so its inputs resume
 // at the saved positions (no file is read again) and its sinks at their cursors (nothing
-// buffered is lost, nothing acknowledged is sent again). A sink no longer configured loses its
-// cursor as at a restart (NewPipeline removes it), so the segments it alone held are freed.
+// buffered is lost, nothing acknowledged is sent again). A sink no longer configured keeps
+// its cursor, parked (buffer.ParkReader): it holds no segment, so what it alone had not sent
+// is deleted once the other sinks pass it; configured again, it resumes at its cursor, or at
+// the oldest retained frame if its next frames were deleted meanwhile.
 func (a *agent) swap(ctx context.Context, g *running, cfg *collector.Config) (*running, error) {
 	if why := restartOnly(a.cfg, cfg); why != "" {
 		a.reloads.WithLabelValues("failure").Inc()

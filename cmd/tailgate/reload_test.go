@@ -190,10 +190,18 @@ inputs:
 		t.Fatal(err)
 	}
 	waitUntil("the SIGHUP reload", func() bool { return reloads("failure") == 2 })
-	cm.write(t, base+"sinks:\n"+sinkA) // back to one sink: b's cursor goes, a keeps its own
+	cm.write(t, base+"sinks:\n"+sinkA) // back to one sink: b's cursor is parked
 	waitUntil("the second reload", func() bool { return reloads("success") == 2 })
+	if _, err := os.Stat(filepath.Join(dir, "data", "buffer", "cursors", "parked", "b")); err != nil {
+		t.Errorf("the removed sink's cursor was not kept: %v", err)
+	}
 	appendLines(10)
 	waitUntil("lines after the second reload", func() bool { return count("a") == 140 })
+	// b comes back: it resumes at its cursor, and what was written without it stays a's.
+	cm.write(t, base+"routes:\n  - {match: {stream: stderr}, sinks: [b]}\n  - {match: {}, sinks: [a]}\nsinks:\n"+sinkA+sinkB)
+	waitUntil("the third reload", func() bool { return reloads("success") == 3 })
+	appendLines(10)
+	waitUntil("lines after b came back", func() bool { return count("a") == 145 && count("b") == 35 })
 
 	// Every line once, in one place: nothing lost, nothing read or sent twice.
 	seen := map[string]string{}
@@ -206,7 +214,7 @@ inputs:
 			seen[id] = sink
 		}
 	}
-	if len(seen) != line || count("b") != 30 {
-		t.Errorf("%d distinct records for %d lines written (b has %d, want 30)", len(seen), line, count("b"))
+	if len(seen) != line || count("b") != 35 {
+		t.Errorf("%d distinct records for %d lines written (b has %d, want 35)", len(seen), line, count("b"))
 	}
 }
