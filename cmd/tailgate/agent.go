@@ -16,6 +16,7 @@ import (
 
 	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/filter"
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/collector/tail"
@@ -26,17 +27,19 @@ import (
 )
 
 // agent is the wired process: inputs -> pipeline (buffer) -> sinks, plus the metrics server.
-// What a reload swaps (config, pipeline, sinks, inputs) is the generation; the registry, the
-// metrics server and the pod watch live as long as the process.
+// What a reload swaps (config, pipeline, sinks, inputs and their filters) is the generation;
+// the registry, the metrics server, the pod exporter and the pod watch live as long as the
+// process.
 type agent struct {
 	cfg      *collector.Config
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	pods     *exporter.PodLogs
+	pods     *exporter.Pods
 	metrics  *collector.Metrics
 	pipeline *collector.Pipeline
 	inputs   []collector.Input
-	watch    *kube.Watcher // nil without kubernetes
+	filters  []*filter.Rules // per input, nil when it has no filters or redact rules
+	watch    *kube.Watcher   // nil without kubernetes
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
@@ -49,15 +52,16 @@ type agent struct {
 }
 
 func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs(),
+	maxSeries := cfg.Metrics.MaxSeries
+	if maxSeries == 0 {
+		maxSeries = -1 // the config's 0 is no limit
+	}
+	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(),
+		pods:   exporter.NewPods(exporter.Options{MaxSeries: maxSeries, Logger: log.With("component", "exporter")}),
 		reload: make(chan *collector.Config, 1)}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = collector.NewMetrics(a.reg)
-	a.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailgate_config_reloads_total",
-		Help: "Config reloads (SIGHUP, a change of the config file), by result (success, failure: the old config keeps running).",
-	}, []string{"result"})
-	a.reg.MustRegister(a.reloads)
+	a.reloads = a.metrics.ConfigReloads
 	watch, err := newPodWatch(cfg, a.reg, log)
 	if err != nil {
 		return nil, err
@@ -77,7 +81,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
+		mux.Handle("/metrics", exporter.Handler(a.log, a.reg, a.pods))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
@@ -115,7 +119,7 @@ func closeSinks(sinks []collector.Sink) {
 }
 
 // startGeneration opens the pipeline of cfg over sinks (recovering input positions and sink
-// cursors from the buffer in data_dir) and builds its inputs; run starts them.
+// cursors from the buffer in data_dir) and builds its inputs; start runs them.
 func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) error {
 	policy := buffer.Block
 	if cfg.Buffer.WhenFull == "drop_oldest" {
@@ -132,7 +136,7 @@ func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) e
 		Routes:  cfg.Routes,
 		Sinks:   sinks,
 		Metrics: a.metrics,
-		Pods:    podLogs{a.pods},
+		Pods:    podLogs{a.pods.Logs()},
 		Logger:  a.log,
 	})
 	if err != nil {
@@ -140,14 +144,24 @@ func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) e
 		return err
 	}
 	var inputs []collector.Input
+	var filters []*filter.Rules
 	for _, ic := range cfg.Inputs {
 		in, err := newInput(ic, cfg.NodeName, a.metrics, a.log)
 		if err != nil {
 			p.Stop(context.Background())
 			return err
 		}
+		rules, err := filter.Compile(ic.Filters, ic.Redact)
+		if err != nil {
+			p.Stop(context.Background())
+			return fmt.Errorf("input %s: %w", ic.Name, err)
+		}
+		if t, ok := in.(*tail.Input); ok {
+			t.SetProgress(a.pods) // per-container written/read/lag
+		}
 		bindMetadata(in, a.watch)
 		inputs = append(inputs, in)
+		filters = append(filters, rules)
 	}
 	cs := []prometheus.Collector{collector.NewBufferCollector(p.Buffer())}
 	for _, s := range sinks {
@@ -163,7 +177,7 @@ func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) e
 			a.log.Warn("metrics of the new config not registered", "err", err)
 		}
 	}
-	a.cfg, a.pipeline, a.inputs, a.collectors = cfg, p, inputs, cs
+	a.cfg, a.pipeline, a.inputs, a.filters, a.collectors = cfg, p, inputs, filters, cs
 	return nil
 }
 
@@ -273,6 +287,15 @@ func (a *agent) run(ctx context.Context) error {
 			}
 		}()
 	}
+	resCtx, stopResources := context.WithCancel(context.WithoutCancel(ctx))
+	resDone := make(chan struct{})
+	go func() {
+		defer close(resDone)
+		pr := a.cfg.Metrics.PodResources
+		a.pods.RunResources(resCtx, exporter.ResourceOptions{LogDir: pr.LogDir, Interval: pr.Interval.D(),
+			Cgroup: pr.Cgroup, CgroupRoot: pr.CgroupRoot})
+	}()
+	defer func() { stopResources(); <-resDone }()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan struct{})
 	if a.watch != nil {
@@ -299,6 +322,7 @@ loop:
 			next, err := a.swap(ctx, gen, cfg)
 			if err != nil {
 				runErr = err
+				gen = nil
 				break loop
 			}
 			gen = next
@@ -329,11 +353,15 @@ func (a *agent) start(ctx context.Context) *running {
 	a.pipeline.Start(context.WithoutCancel(ctx))
 	inCtx, cancel := context.WithCancel(ctx)
 	g := &running{cancel: cancel, errs: make(chan error, len(a.inputs))}
-	for _, in := range a.inputs {
+	for i, in := range a.inputs {
+		var out collector.Emitter = a.pipeline.Emitter(in.Name())
+		if a.filters[i] != nil {
+			out = filter.NewEmitter(out, a.filters[i], a.metrics.InputRedactions.WithLabelValues(in.Name()))
+		}
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			if err := in.Run(inCtx, a.pipeline.Emitter(in.Name())); err != nil {
+			if err := in.Run(inCtx, out); err != nil {
 				g.errs <- fmt.Errorf("input %s: %w", in.Name(), err)
 			}
 		}()
@@ -355,7 +383,10 @@ func (a *agent) stop(g *running) error {
 type podLogs struct{ *exporter.PodLogs }
 
 func (p podLogs) Acquire(namespace, pod, container, stream string) collector.PodSeries {
-	return p.PodLogs.Acquire(namespace, pod, container, stream)
+	if s := p.PodLogs.Acquire(namespace, pod, container, stream); s != nil {
+		return s
+	}
+	return nil // refused by the series budget: an untyped nil, so the pipeline sees it
 }
 
 func (p podLogs) Release(s collector.PodSeries) {
