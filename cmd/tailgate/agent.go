@@ -159,7 +159,7 @@ func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) e
 		if t, ok := in.(*tail.Input); ok {
 			t.SetProgress(a.pods) // per-container written/read/lag
 		}
-		bindMetadata(in, a.watch)
+		bindMetadata(in, ic, a.watch, a.log)
 		inputs = append(inputs, in)
 		filters = append(filters, rules)
 	}

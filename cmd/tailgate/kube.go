@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +16,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector"
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/kube"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 )
 
@@ -58,14 +61,16 @@ func labelRoute(cfg *collector.Config) int {
 	return -1
 }
 
-// bindMetadata gives an input the watch's metadata.
-func bindMetadata(in collector.Input, w *kube.Watcher) {
+// bindMetadata gives an input the watch's metadata (and, for a tail input, the pods'
+// multiline annotation).
+func bindMetadata(in collector.Input, ic collector.InputConfig, w *kube.Watcher, log *slog.Logger) {
 	if w == nil {
 		return
 	}
 	switch in := in.(type) {
 	case *tail.Input:
 		in.SetMetadata(w.Cache)
+		in.SetMultilineChooser(multilineChooser(w, ic.Multiline, log))
 	case *forward.Input:
 		in.SetPeerMetadata(w.Cache)
 	}
@@ -90,4 +95,40 @@ func checkKubernetes(ctx context.Context, cfg *collector.Config, out io.Writer) 
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return kube.Ping(ctx, client, cfg.NodeName)
+}
+
+// annotationMultiline is the pod annotation that picks its containers' multiline detection:
+// languages as in multiline.detect ("java,python", "all"), or "off".
+const annotationMultiline = "multiline"
+
+// multilineChooser lets a pod's tailgate.io/multiline annotation override the input's
+// multiline.detect for its containers, keeping the input's other multiline settings. The
+// choice is made when a container's log stream starts, from the pod as the watch has it then;
+// an unknown language keeps the input's rules (logged once).
+func multilineChooser(w *kube.Watcher, base collector.MultilineConfig, log *slog.Logger) tail.MultilineChooser {
+	var cache sync.Map // annotation value -> *multiline.Rules (nil: off)
+	return func(k *collector.Kube, configured *multiline.Rules) *multiline.Rules {
+		v, ok := w.PodSetting(k, annotationMultiline)
+		if !ok {
+			return configured
+		}
+		if r, ok := cache.Load(v); ok {
+			return r.(*multiline.Rules)
+		}
+		var rules *multiline.Rules
+		if strings.TrimSpace(v) != "off" {
+			cfg := base.Rules()
+			cfg.Detect = strings.Split(v, ",")
+			cfg.Start, cfg.Continue = "", ""
+			r, err := multiline.Compile(cfg)
+			if err != nil {
+				log.Warn("bad tailgate.io/multiline annotation: the input's multiline settings apply", "value", v,
+					"namespace", k.Namespace, "pod", k.Pod, "err", err)
+				r = configured
+			}
+			rules = r
+		}
+		cache.Store(v, rules)
+		return rules
+	}
 }

@@ -395,6 +395,24 @@ func (c *Cache) Bind(path *collector.Kube) *Binding {
 	return b
 }
 
+// PodSetting returns the tailgate.io/<name> annotation of the pod a log path names, if that
+// pod is in the cache now (no wait).
+func (c *Cache) PodSetting(path *collector.Kube, name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var e *podEntry
+	if path.PodUID != "" {
+		e = c.byUID[path.PodUID]
+	} else {
+		e = c.byName[path.Namespace+"/"+path.Pod]
+	}
+	if e == nil {
+		return "", false
+	}
+	v, ok := e.settings[annotationPrefix+name]
+	return v, ok
+}
+
 // BindPod returns a binding of container (pod level when "") of the pod with this UID, for a
 // peer identified otherwise than by a path; nil when the pod is not in the cache.
 func (c *Cache) bindEntry(e *podEntry, container string) *Binding {
