@@ -289,9 +289,9 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	resCtx, stopResources := context.WithCancel(context.WithoutCancel(ctx))
 	resDone := make(chan struct{})
+	pr := a.cfg.Metrics.PodResources // metrics settings are restart-only: a reload keeps them
 	go func() {
 		defer close(resDone)
-		pr := a.cfg.Metrics.PodResources
 		a.pods.RunResources(resCtx, exporter.ResourceOptions{LogDir: pr.LogDir, Interval: pr.Interval.D(),
 			Cgroup: pr.Cgroup, CgroupRoot: pr.CgroupRoot})
 	}()
