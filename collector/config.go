@@ -97,10 +97,17 @@ type SinkConfig struct {
 	LogGroup  string `yaml:"log_group"`
 	LogStream string `yaml:"log_stream"`
 
+	// cloudwatch
+	MessageFormat  string            `yaml:"message_format"`  // line | envelope
+	MaxEventBytes  Size              `yaml:"max_event_bytes"` // message UTF-8 bytes + 26; default 1MiB
+	RetentionDays  int               `yaml:"retention_days"`  // on groups the sink creates
+	LogGroupTags   map[string]string `yaml:"log_group_tags"`  // on groups the sink creates
+	RequestTimeout Duration          `yaml:"request_timeout"`
+
 	// pubsub
 	OrderingKey     string   `yaml:"ordering_key"`      // template, e.g. "{namespace}/{pod}"
 	MaxMessageBytes Size     `yaml:"max_message_bytes"` // default and max ~10 MB
-	Oversize        string   `yaml:"oversize"`          // truncate | dead_letter
+	Oversize        string   `yaml:"oversize"`          // truncate | dead_letter (cloudwatch: also split)
 	PublishTimeout  Duration `yaml:"publish_timeout"`
 	Compression     bool     `yaml:"compression"`
 
