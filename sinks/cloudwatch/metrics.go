@@ -122,7 +122,9 @@ func newMetrics(reg prometheus.Registerer, sink string) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) request(op, result string) { m.vecs.requests.WithLabelValues(m.sink, op, result).Inc() }
+func (m *metrics) request(op, result string) {
+	m.vecs.requests.WithLabelValues(m.sink, op, result).Inc()
+}
 
 func (m *metrics) rejected(reason string, n int) {
 	m.vecs.rejected.WithLabelValues(m.sink, reason).Add(float64(n))
