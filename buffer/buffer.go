@@ -82,6 +82,8 @@ var (
 	ErrTooLarge = errors.New("frame too large for the buffer")
 	// ErrReaderRemoved is returned by Next after RemoveReader.
 	ErrReaderRemoved = errors.New("reader removed")
+	// ErrLocked is returned by Open when another process holds the data dir.
+	ErrLocked = errors.New("data dir locked")
 )
 
 // Buffer is an open data dir. Append may be called from many goroutines.

@@ -13,6 +13,10 @@ type Metrics struct {
 	ForwardConnections  *prometheus.GaugeVec     // tailgate_forward_connections{input}
 	SinkRecords         *prometheus.CounterVec   // tailgate_sink_records_total{sink,result}
 	SinkRequestDuration *prometheus.HistogramVec // tailgate_sink_request_duration_seconds{sink}
+	SinkOversize        *prometheus.CounterVec   // tailgate_sink_oversize_records_total{sink,action}
+	DeadLetterRecords   *prometheus.CounterVec   // tailgate_deadletter_records_total{sink,reason}
+	DeadLetterBytes     *prometheus.GaugeVec     // tailgate_deadletter_bytes{sink}
+	DeadLetterDropped   *prometheus.CounterVec   // tailgate_deadletter_dropped_total{sink}
 }
 
 // Sink record results.
@@ -52,10 +56,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of one batch send to a destination.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"sink"}),
+		SinkOversize: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_sink_oversize_records_total",
+			Help: "Records over a sink's size limit, by what was done (split, truncate, dead_letter).",
+		}, []string{"sink", "action"}),
+		DeadLetterRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_deadletter_records_total", Help: "Records stored in a sink's dead-letter store, by reason.",
+		}, []string{"sink", "reason"}),
+		DeadLetterBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tailgate_deadletter_bytes", Help: "Bytes held by a sink's dead-letter store.",
+		}, []string{"sink"}),
+		DeadLetterDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_deadletter_dropped_total", Help: "Dead-lettered records deleted unreplayed because the store was full.",
+		}, []string{"sink"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.TailLagBytes, m.TailOpenFiles,
-			m.ForwardConnections, m.SinkRecords, m.SinkRequestDuration)
+			m.ForwardConnections, m.SinkRecords, m.SinkRequestDuration, m.SinkOversize,
+			m.DeadLetterRecords, m.DeadLetterBytes, m.DeadLetterDropped)
 	}
 	return m
 }

@@ -54,6 +54,10 @@ type Limits struct {
 	// MaxOpenKeys bounds the keys with a partial batch open at once (Keyer sinks); when a new
 	// key would pass it, the oldest open batch is sent as it is. 0 means a default of 256.
 	MaxOpenKeys int
+	// OrderedKeys keeps at most one batch of a key in flight, and sends a key's batches in the
+	// order they were cut (a CloudWatch stream's requests in order); different keys still go
+	// in parallel, up to MaxInFlight.
+	OrderedKeys bool
 
 	// MaxRecordBytes is the largest record the destination takes, measured by RecordBytes.
 	// The pipeline enforces it before batching, by Oversize, so Send never sees a record
