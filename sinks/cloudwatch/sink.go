@@ -81,6 +81,7 @@ func (k *Sink) Limits() collector.Limits {
 		MaxBytes:       MaxRequestBytes,
 		MaxInFlight:    k.s.maxInFlight,
 		MaxDelay:       k.s.batchDelay,
+		OrderedKeys:    true, // a stream's requests in order: a throttled batch is not overtaken
 		RecordCost:     k.recordCost,
 		MaxRecordBytes: k.s.maxEventBytes - EventOverhead,
 		RecordBytes:    k.recordBytes,
@@ -239,6 +240,10 @@ func (o *outcome) err(n int) error {
 		err = &collector.RecordErrors{Failed: o.failed, Retry: o.retry}
 	}
 	if o.after > 0 && len(o.retry) > 0 {
+		// The pipeline takes the wait of a partial failure from the records to retry.
+		for i := range o.retry {
+			o.retry[i].Err = collector.RetryAfter(o.cause, o.after)
+		}
 		err = collector.RetryAfter(err, o.after)
 	}
 	return err
