@@ -20,6 +20,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/sinks/cloudwatch"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
@@ -50,7 +51,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		}
 	}
 	for _, sc := range cfg.Sinks {
-		s, err := newSink(ctx, sc, log)
+		s, err := newSink(ctx, sc, log, a.reg)
 		if err != nil {
 			closeSinks()
 			return nil, err
@@ -115,7 +116,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 }
 
 // newSink is the one place sink types are chosen.
-func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
 	switch sc.Type {
 	case "file", "stdout":
 		return file.New(sc)
@@ -127,6 +128,8 @@ func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (co
 			PublishTimeout:  sc.PublishTimeout.D(),
 			Compression:     sc.Compression,
 		}, log.With("sink", sc.Name))
+	case "cloudwatch":
+		return cloudwatch.New(ctx, sc, cloudwatch.Options{Registerer: reg, Logger: log.With("sink", sc.Name)})
 	}
 	return nil, fmt.Errorf("sink %s: type %s is not available in this build yet", sc.Name, sc.Type)
 }
