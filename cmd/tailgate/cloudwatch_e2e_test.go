@@ -31,7 +31,7 @@ type cwEvent struct {
 
 // writeCWTree writes a CRI pod log tree of three pods (dir/pods/..., linked from
 // dir/containers/) with n lines each: ASCII, multi-byte, JSON and long lines, stamped over the
-// last hour. It returns the events CloudWatch must end up with for log_group
+// last hour, and one line of 2.5 MB. It returns the events CloudWatch must end up with for log_group
 // "/k8s/{namespace}" and log_stream "{pod}/{container}".
 func writeCWTree(t *testing.T, dir string, n int) []cwEvent {
 	t.Helper()
@@ -64,6 +64,16 @@ func writeCWTree(t *testing.T, dir string, n int) []cwEvent {
 			fmt.Fprintf(&b, "%s %s F %s\n", at.Format(time.RFC3339Nano), stream, m)
 			want = append(want, cwEvent{"/k8s/" + pod.ns, pod.name + "/" + pod.container, m, at.UnixMilli()})
 		}
+		if p == 0 {
+			// A 2.5 MB line: over the 1 MiB event limit, the pipeline splits it into ordered
+			// parts of at most 1,048,550 bytes (+ 26 = the limit), one event each.
+			at := base.Add(time.Duration(n) * time.Millisecond * 300)
+			long := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!", 40_000)[:2_500_000]
+			fmt.Fprintf(&b, "%s stdout F %s\n", at.Format(time.RFC3339Nano), long)
+			for _, part := range []string{long[:1_048_550], long[1_048_550:2_097_100], long[2_097_100:]} {
+				want = append(want, cwEvent{"/k8s/" + pod.ns, pod.name + "/" + pod.container, part, at.UnixMilli()})
+			}
+		}
 		if err := os.WriteFile(filepath.Join(podDir, "0.log"), []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +94,7 @@ metrics: {listen: "%s"}
 buffer: {sync: 50ms}
 kubernetes: {enabled: false}
 inputs:
-  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms}
+  - {name: pods, type: tail, paths: ["%s/containers/*.log"], poll_interval: 20ms, max_line_bytes: 4MiB}
 sinks:
   - name: cw
     type: cloudwatch
