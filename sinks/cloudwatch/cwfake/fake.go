@@ -382,49 +382,58 @@ func (s *Server) call(op string, body []byte) (any, *apiError) {
 	return nil, &apiError{400, "UnknownOperationException", "operation " + op + " is not supported by the fake"}
 }
 
-type putInput struct {
-	LogGroupName  string `json:"logGroupName"`
-	LogStreamName string `json:"logStreamName"`
-	LogEvents     []struct {
-		Timestamp *int64  `json:"timestamp"`
-		Message   *string `json:"message"`
-	} `json:"logEvents"`
-}
-
 type rejected struct {
 	TooNewLogEventStartIndex *int `json:"tooNewLogEventStartIndex,omitempty"`
 	TooOldLogEventEndIndex   *int `json:"tooOldLogEventEndIndex,omitempty"`
 	ExpiredLogEventEndIndex  *int `json:"expiredLogEventEndIndex,omitempty"`
 }
 
+// checkedEvent is what the fake keeps of an event while it checks a request.
+type checkedEvent struct {
+	ts   int64
+	hash uint64
+	msg  string // with KeepMessages
+}
+
 func (s *Server) putLogEvents(body []byte) (any, *apiError) {
-	var in putInput
-	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, &apiError{400, "SerializationException", err.Error()}
-	}
-	n := len(in.LogEvents)
-	if n < 1 || n > MaxEvents {
-		return nil, invalid("logEvents: %d events; between 1 and %d are accepted", n, MaxEvents)
-	}
-	total := 0
-	for i, e := range in.LogEvents {
-		if e.Timestamp == nil || e.Message == nil {
-			return nil, invalid("logEvents[%d]: timestamp and message are required", i)
+	var (
+		events []checkedEvent
+		total  int
+		aerr   *apiError
+	)
+	group, stream, _, err := parsePut(body, func(_, _ string, e putEvent) error {
+		i := len(events)
+		size := len(e.msg) + EventOverhead
+		switch {
+		case len(e.msg) == 0:
+			aerr = invalid("logEvents[%d].message: Member must have length greater than or equal to 1", i)
+		case size > MaxEventBytes:
+			aerr = invalid("Log event too large: logEvents[%d] is %d bytes; the limit is %d", i, size, MaxEventBytes)
+		case s.opts.Poison != "" && strings.Contains(string(e.msg), s.opts.Poison):
+			aerr = invalid("logEvents[%d]: refused", i)
+		case i > 0 && e.ts < events[i-1].ts:
+			aerr = invalid("Log events in a single PutLogEvents request must be in chronological order.")
 		}
-		size := len(*e.Message) + EventOverhead
-		if len(*e.Message) == 0 {
-			return nil, invalid("logEvents[%d].message: Member must have length greater than or equal to 1", i)
-		}
-		if size > MaxEventBytes {
-			return nil, invalid("Log event too large: logEvents[%d] is %d bytes; the limit is %d", i, size, MaxEventBytes)
+		if aerr != nil {
+			return aerr
 		}
 		total += size
-		if s.opts.Poison != "" && strings.Contains(*e.Message, s.opts.Poison) {
-			return nil, invalid("logEvents[%d]: refused", i)
+		ce := checkedEvent{ts: e.ts, hash: maphash.Bytes(s.seed, e.msg)}
+		if s.opts.KeepMessages {
+			ce.msg = string(e.msg)
 		}
-		if i > 0 && *e.Timestamp < *in.LogEvents[i-1].Timestamp {
-			return nil, invalid("Log events in a single PutLogEvents request must be in chronological order.")
-		}
+		events = append(events, ce)
+		return nil
+	})
+	if aerr != nil {
+		return nil, aerr
+	}
+	if err != nil {
+		return nil, &apiError{400, "SerializationException", err.Error()}
+	}
+	n := len(events)
+	if n < 1 || n > MaxEvents {
+		return nil, invalid("logEvents: %d events; between 1 and %d are accepted", n, MaxEvents)
 	}
 	if total > MaxRequestBytes {
 		return nil, invalid("Upload too large: %d bytes exceeds the limit of %d", total, MaxRequestBytes)
@@ -438,11 +447,11 @@ func (s *Server) putLogEvents(body []byte) (any, *apiError) {
 	if s.opts.ThrottleRate > 0 && s.rnd.Float64() < s.opts.ThrottleRate {
 		return nil, &apiError{400, "ThrottlingException", "Rate exceeded"}
 	}
-	g := s.groups[in.LogGroupName]
+	g := s.groups[group]
 	if g == nil {
 		return nil, &apiError{400, "ResourceNotFoundException", "The specified log group does not exist."}
 	}
-	st := g.streams[in.LogStreamName]
+	st := g.streams[stream]
 	if st == nil {
 		return nil, &apiError{400, "ResourceNotFoundException", "The specified log stream does not exist."}
 	}
@@ -453,22 +462,21 @@ func (s *Server) putLogEvents(body []byte) (any, *apiError) {
 	var rej rejected
 	first, last := int64(0), int64(0)
 	valid := 0
-	for i, e := range in.LogEvents {
-		ts := *e.Timestamp
+	for i, e := range events {
 		switch {
-		case ts > newest:
+		case e.ts > newest:
 			if rej.TooNewLogEventStartIndex == nil {
 				rej.TooNewLogEventStartIndex = ptr(i)
 			}
-		case ts < oldest:
+		case e.ts < oldest:
 			rej.TooOldLogEventEndIndex = ptr(i + 1)
-		case ts < expiredBefore:
+		case e.ts < expiredBefore:
 			rej.ExpiredLogEventEndIndex = ptr(i + 1)
 		default:
 			if valid == 0 {
-				first = ts
+				first = e.ts
 			}
-			last = ts
+			last = e.ts
 			valid++
 		}
 	}
@@ -476,23 +484,19 @@ func (s *Server) putLogEvents(body []byte) (any, *apiError) {
 		return nil, invalid("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
 	}
 	ingest := now.UnixMilli()
-	for _, e := range in.LogEvents {
-		ts := *e.Timestamp
-		if ts > newest || ts < oldest || ts < expiredBefore {
+	for _, e := range events {
+		if e.ts > newest || e.ts < oldest || e.ts < expiredBefore {
 			s.stats.Rejected++
 			continue
 		}
-		h := maphash.String(s.seed, *e.Message)
-		if st.hashes[h] > 0 {
+		if st.hashes[e.hash] > 0 {
 			s.stats.Duplicates++
 		}
-		st.hashes[h]++
+		st.hashes[e.hash]++
 		st.count++
 		s.stats.Events++
-		ev := Event{Timestamp: ts, Ingestion: ingest}
 		if s.opts.KeepMessages {
-			ev.Message = *e.Message
-			st.events = append(st.events, ev)
+			st.events = append(st.events, Event{Timestamp: e.ts, Message: e.msg, Ingestion: ingest})
 		}
 	}
 	out := map[string]any{}
