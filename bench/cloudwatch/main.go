@@ -125,6 +125,9 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+		return err
+	}
 	cert, caFile, err := selfSigned(o.workDir)
 	if err != nil {
 		return err

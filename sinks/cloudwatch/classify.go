@@ -74,8 +74,8 @@ func classify(err error) errClass {
 		}
 		return classOther
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return classUnavailable
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return classUnavailable // a request timeout, or the agent stopping: the records wait
 	}
 	var netErr net.Error
 	var opErr *net.OpError

@@ -137,10 +137,13 @@ func (p *putter) stop(sp span, err error, cls errClass) {
 	if p.res.cause == nil {
 		p.res.cause = err
 	}
+	if p.ctx.Err() != nil {
+		return // stopping: the records stay in the buffer
+	}
 	if cls == classDenied || cls == classOther {
 		p.res.after = max(p.res.after, p.k.deniedRetry)
-		p.k.log.Error("CloudWatch Logs refused the request; records kept and retried", "group", p.group,
-			"stream", p.stream, "retry_in", p.k.deniedRetry, "err", err)
+		p.k.warn.Warn("refused:"+cls.result(), "CloudWatch Logs refused the request (permissions or credentials?); records kept and retried slowly",
+			"group", p.group, "stream", p.stream, "retry_in", p.k.deniedRetry, "err", err)
 		return
 	}
 	p.k.warn.Warn("retry:"+p.group+"\x00"+p.stream, "CloudWatch Logs request not accepted; retrying",
