@@ -247,6 +247,13 @@ sinks:
 				io.Copy(f, resp.Body)
 				f.Close()
 			}
+			if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", metricsPort)); err == nil {
+				if f, err := os.Create(fmt.Sprintf("%s-%g-%d.heap", o.profile, throttle, i)); err == nil {
+					io.Copy(f, resp.Body)
+					f.Close()
+				}
+				resp.Body.Close()
+			}
 		}()
 	}
 	last, lastChange := -1, time.Now()
