@@ -111,11 +111,51 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "lots", "1XB"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q): want an error", in)
+	for _, in := range []string{"", "-1", "lots", "1XB", "NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "0x10", "0x1p4",
+		"1_000", "-0.5KiB", "4TiB0", "8EiB", "4096TiB", "1e300", "9223372036854775807"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d: want an error", in, got)
 		}
 	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"200ms": 200 * time.Millisecond, "10s": 10 * time.Second, " 5m ": 5 * time.Minute, "0": 0, "1h30m": 90 * time.Minute} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1s", "soon", "NaN", "Inf", "1e3s", "9999999999999999999h", "3000000h"} {
+		if got, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %v: want an error", in, got)
+		}
+	}
+}
+
+// FuzzParseSize: a size is never negative, and an accepted string is a finite number.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"64MiB", "1.5KiB", "NaN", "-1", "1e3", "0x10", "8EiB", "Inf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseSize(s)
+		if err == nil && v < 0 {
+			t.Fatalf("ParseSize(%q) = %d with no error", s, v)
+		}
+	})
+}
+
+// FuzzParseDuration: a duration is never negative.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"200ms", "-1s", "NaN", "9999999999999999999h", "1h30m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseDuration(s)
+		if err == nil && v < 0 {
+			t.Fatalf("ParseDuration(%q) = %v with no error", s, v)
+		}
+	})
 }
 
 func FuzzParseConfig(f *testing.F) {

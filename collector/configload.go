@@ -107,6 +107,11 @@ type LoadOptions struct {
 	CheckPaths bool
 	// Getenv expands ${VAR}; nil means os.Getenv.
 	Getenv func(string) string
+	// SinkTypes are the sink types the binary builds, each with the checks its constructor
+	// makes before contacting anything (nil: none). A sink of another type is an error, so
+	// `tailgate check` fails exactly where `tailgate run` would. nil skips the check
+	// (library use, tests of the config alone).
+	SinkTypes map[string]func(SinkConfig) error
 }
 
 // LoadConfig reads, expands, decodes, defaults and validates the file. Problems come back as
@@ -137,7 +142,7 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 		ApplyInputDefaults(&cfg.Inputs[i])
 	}
 	ast := parseAST(expanded)
-	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths}
+	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths, sinkTypes: opts.SinkTypes}
 	v.config(&cfg)
 	if len(v.errs) > 0 {
 		return nil, v.errs
@@ -214,6 +219,7 @@ type validator struct {
 	file       string
 	ast        *ast.File
 	checkPaths bool
+	sinkTypes  map[string]func(SinkConfig) error
 	errs       ConfigErrors
 }
 
@@ -331,6 +337,10 @@ func (v *validator) config(c *Config) {
 				v.errorf(p+".match", "routes[%d].match: bad pattern %q: %v", i, pat, err)
 			}
 		}
+		if len(r.Match.Labels) > 0 && !c.Kubernetes.Enabled {
+			// Without the watch no record has labels: the route would match nothing, silently.
+			v.errorf(p+".match.labels", "routes[%d].match.labels: pod labels come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
 	}
 }
 
@@ -384,8 +394,10 @@ func (v *validator) input(p string, in *InputConfig) {
 			if _, err := filepath.Match(g, ""); err != nil {
 				v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: bad glob %q: %v", label, g, err)
 			} else if v.checkPaths && j < len(in.Paths) {
-				if _, err := os.Stat(filepath.Dir(g)); err != nil {
-					v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+				if dir := globBase(g); dir != "" {
+					if _, err := os.Stat(dir); err != nil {
+						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+					}
 				}
 			}
 		}
@@ -468,6 +480,36 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	if s.Type == "file" && s.Path != "" && v.checkPaths {
 		v.writableDir(p+".path", label+": path", filepath.Dir(s.Path))
 	}
+	if v.sinkTypes != nil {
+		check, built := v.sinkTypes[s.Type]
+		switch {
+		case !built:
+			names := make([]string, 0, len(v.sinkTypes))
+			for t := range v.sinkTypes {
+				names = append(names, t)
+			}
+			slices.Sort(names)
+			v.errorf(p+".type", "%s: type %s is not built into this binary (it has: %s)", label, s.Type, strings.Join(names, ", "))
+		case check != nil:
+			if err := check(*s); err != nil {
+				v.errorf(p, "%s: %v", label, err)
+			}
+		}
+	}
+}
+
+// globBase returns the longest directory of pattern without glob metacharacters: the part that
+// must exist for the glob to ever match ("/var/log/pods/*/*/*.log" -> "/var/log/pods").
+func globBase(pattern string) string {
+	dir := filepath.Dir(pattern)
+	for strings.ContainsAny(dir, "*?[\\") {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+	return dir
 }
 
 // cloudwatchRetentionDays are the values PutRetentionPolicy accepts.

@@ -56,6 +56,9 @@ type sinkRunner struct {
 	keyBuf []byte
 	// readPos is the end of the last frame read (runUntil stops there).
 	readPos buffer.Position
+	// take, when set, decides per frame whether its records are sent (a replay's filter);
+	// a frame it refuses is acknowledged untouched.
+	take func(state []stateItem, recs []Record) bool
 
 	dlq         *deadLetter
 	freeRecords chan []Record  // record slices of acknowledged frames
@@ -265,7 +268,7 @@ func (r *sinkRunner) runUntil(ctx context.Context, drain <-chan struct{}, stop *
 		if err := r.dec.decode(f.Data, &frame); err != nil {
 			r.warn.Warn("undecodable", "undecodable frame skipped", "segment", f.Pos.Segment, "offset", f.Pos.Offset, "err", err)
 			r.failed.Add(float64(f.Count))
-		} else {
+		} else if r.take == nil || r.take(frame.State, frame.Records) {
 			for i := range frame.Records {
 				rec := &frame.Records[i]
 				if !frame.Routed && !r.routed(rec.Source) {
@@ -468,6 +471,9 @@ func (r *sinkRunner) next(ctx context.Context, wait time.Duration, drain <-chan 
 }
 
 func (r *sinkRunner) routed(s *Source) bool {
+	if r.p == nil {
+		return true // a replay: dead letters already belong to this sink
+	}
 	v := s.view()
 	if c, ok := r.routes[s]; ok && c.version == v.version {
 		return c.ok

@@ -115,23 +115,64 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 	return a, nil
 }
 
-// newSink is the one place sink types are chosen.
-func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
-	switch sc.Type {
-	case "file", "stdout":
+// sinkType is one sink type this binary builds.
+type sinkType struct {
+	// validate makes the constructor's checks that need no network (nil: the config's own
+	// checks are all); `tailgate check` runs it, so check fails where run would.
+	validate func(collector.SinkConfig) error
+	build    func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error)
+}
+
+// sinkTypes is the one list of the sink types this binary builds: check accepts exactly
+// these, and newSink builds them.
+func sinkTypes() map[string]sinkType {
+	fileSink := func(_ context.Context, sc collector.SinkConfig, _ *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
 		return file.New(sc)
-	case "pubsub":
-		return pubsub.NewWithOptions(ctx, sc, pubsub.Options{
-			OrderingKey:     sc.OrderingKey,
-			MaxMessageBytes: int(sc.MaxMessageBytes),
-			Oversize:        sc.Oversize,
-			PublishTimeout:  sc.PublishTimeout.D(),
-			Compression:     sc.Compression,
-		}, log.With("sink", sc.Name))
-	case "cloudwatch":
-		return cloudwatch.New(ctx, sc, cloudwatch.Options{Registerer: reg, Logger: log.With("sink", sc.Name)})
 	}
-	return nil, fmt.Errorf("sink %s: type %s is not available in this build yet", sc.Name, sc.Type)
+	return map[string]sinkType{
+		"file":   {build: fileSink},
+		"stdout": {build: fileSink},
+		"pubsub": {
+			validate: func(sc collector.SinkConfig) error { return pubsub.Validate(sc, pubsubOptions(sc)) },
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
+				return pubsub.NewWithOptions(ctx, sc, pubsubOptions(sc), log)
+			},
+		},
+		"cloudwatch": {
+			validate: cloudwatch.Validate,
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
+				return cloudwatch.New(ctx, sc, cloudwatch.Options{Registerer: reg, Logger: log})
+			},
+		},
+	}
+}
+
+// sinkChecks is sinkTypes as collector.LoadOptions.SinkTypes wants it.
+func sinkChecks() map[string]func(collector.SinkConfig) error {
+	out := make(map[string]func(collector.SinkConfig) error)
+	for name, t := range sinkTypes() {
+		out[name] = t.validate
+	}
+	return out
+}
+
+func pubsubOptions(sc collector.SinkConfig) pubsub.Options {
+	return pubsub.Options{
+		OrderingKey:     sc.OrderingKey,
+		MaxMessageBytes: int(sc.MaxMessageBytes),
+		Oversize:        sc.Oversize,
+		PublishTimeout:  sc.PublishTimeout.D(),
+		Compression:     sc.Compression,
+	}
+}
+
+// newSink builds the sink sc names; its own metrics (if any) go to reg, which may be nil.
+func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
+	t, ok := sinkTypes()[sc.Type]
+	if !ok {
+		return nil, fmt.Errorf("sink %s: type %s is not built into this binary", sc.Name, sc.Type)
+	}
+	return t.build(ctx, sc, log.With("sink", sc.Name), reg)
 }
 
 // newInput is the one place input types are chosen.

@@ -71,6 +71,15 @@ func New(ctx context.Context, cfg collector.SinkConfig, opts Options) (*Sink, er
 	return k, nil
 }
 
+// Validate makes New's checks that need no network (templates, formats, limits), for
+// `tailgate check`.
+func Validate(cfg collector.SinkConfig) error {
+	if _, err := newSettings(cfg); err != nil {
+		return fmt.Errorf("cloudwatch sink %q: %w", cfg.Name, err)
+	}
+	return nil
+}
+
 // Name implements collector.Sink.
 func (k *Sink) Name() string { return k.s.name }
 
