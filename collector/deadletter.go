@@ -36,6 +36,8 @@ type deadLetter struct {
 	bytes   prometheus.Gauge
 	dropped prometheus.Counter
 
+	maxBytes, segmentBytes int64
+
 	mu          sync.Mutex
 	buf         *buffer.Buffer
 	lastDropped int64
@@ -73,6 +75,8 @@ func newDeadLetter(dataDir, sink string, log *slog.Logger, m *Metrics) *deadLett
 		records: m.DeadLetterRecords.MustCurryWith(prometheus.Labels{"sink": sink}),
 		bytes:   m.DeadLetterBytes.WithLabelValues(sink),
 		dropped: m.DeadLetterDropped.WithLabelValues(sink),
+
+		maxBytes: deadLetterMaxBytes, segmentBytes: deadLetterSegment,
 	}
 	d.warn = NewWarnLimiter(d.log, time.Minute)
 	d.bytes.Set(float64(dirBytes(filepath.Join(d.dir, "segments"))))
@@ -128,7 +132,7 @@ func (d *deadLetter) writeState(ctx context.Context, recs []*Record, state []Sta
 func (d *deadLetter) openLocked(ctx context.Context, idleClose bool) error {
 	if d.buf == nil {
 		for {
-			b, err := buffer.Open(d.dir, buffer.Options{MaxBytes: deadLetterMaxBytes, SegmentBytes: deadLetterSegment,
+			b, err := buffer.Open(d.dir, buffer.Options{MaxBytes: d.maxBytes, SegmentBytes: d.segmentBytes,
 				Sync: 0, WhenFull: buffer.DropOldest, Logger: d.log})
 			if err == nil {
 				if _, err = b.Reader(deadLetterReader); err != nil {
@@ -179,7 +183,7 @@ func (d *deadLetter) updateStatsLocked() {
 			d.lastDropped = r.DroppedRecords
 			d.dropped.Add(float64(n))
 			d.warn.Warn("dlq-dropped", "dead-letter store full: oldest dead letters dropped",
-				"records", n, "max_bytes", deadLetterMaxBytes, "dir", d.dir)
+				"records", n, "max_bytes", d.maxBytes, "dir", d.dir)
 		}
 	}
 }

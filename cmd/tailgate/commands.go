@@ -55,8 +55,7 @@ func cmdCheck(args []string, std stdio) error {
 		return err
 	}
 	if *path == "" {
-		fs.SetOutput(std.err)
-		return usagef(std, "", "check: --config FILE is required")
+		return flagUsagef(fs, std, "check: --config FILE is required")
 	}
 	if _, err := loadConfig(*path, true); err != nil {
 		return err
@@ -84,7 +83,7 @@ func cmdBuffer(args []string, std stdio) error {
 		return err
 	}
 	if *dir == "" {
-		return usagef(std, bufferUsage, "buffer inspect: --data-dir DIR is required")
+		return flagUsagef(fs, std, "buffer inspect: --data-dir DIR is required")
 	}
 	bufDir := *dir
 	if st, err := os.Stat(bufDir + "/buffer"); err == nil && st.IsDir() {

@@ -77,7 +77,7 @@ func cmdDeadLetterList(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	if f.sink == "" {
-		return usagef(std, deadLetterUsage, "deadletter list: --sink NAME is required")
+		return flagUsagef(fs, std, "deadletter list: --sink NAME is required")
 	}
 	dataDir := f.dataDir
 	if dataDir == "" {
@@ -89,7 +89,7 @@ func cmdDeadLetterList(ctx context.Context, args []string, std stdio) error {
 	}
 	flt, err := f.filter(time.Now())
 	if err != nil {
-		return usagef(std, deadLetterUsage, "deadletter list: %v", err)
+		return flagUsagef(fs, std, "deadletter list: %v", err)
 	}
 	type total struct{ groups, records int }
 	totals := map[string]*total{}
@@ -141,11 +141,11 @@ func cmdDeadLetterReplay(ctx context.Context, args []string, std stdio, log *slo
 		return err
 	}
 	if f.sink == "" {
-		return usagef(std, deadLetterUsage, "deadletter replay: --sink NAME is required")
+		return flagUsagef(fs, std, "deadletter replay: --sink NAME is required")
 	}
 	flt, err := f.filter(time.Now())
 	if err != nil {
-		return usagef(std, deadLetterUsage, "deadletter replay: %v", err)
+		return flagUsagef(fs, std, "deadletter replay: %v", err)
 	}
 	cfg, err := loadConfig(configPath(f.config), false)
 	if err != nil {

@@ -57,3 +57,12 @@ func usagef(std stdio, usage string, format string, args ...any) error {
 	fmt.Fprintf(std.err, format+"\n%s", append(args, usage)...)
 	return errUsage
 }
+
+// flagUsagef reports a problem with the flags fs parsed (a missing required flag): the message
+// and fs's usage go to err, exit 2.
+func flagUsagef(fs *flag.FlagSet, std stdio, format string, args ...any) error {
+	fmt.Fprintf(std.err, format+"\n", args...)
+	fs.SetOutput(std.err)
+	fs.Usage()
+	return errUsage
+}
