@@ -309,3 +309,32 @@ func lastLines(b []byte) string {
 	}
 	return string(b)
 }
+
+// TestCheckCloudWatchSink: `tailgate check` runs the sink's own checks (templates, formats,
+// limits) without contacting AWS.
+func TestCheckCloudWatchSink(t *testing.T) {
+	dir := t.TempDir()
+	write := func(sink string) string {
+		p := filepath.Join(dir, "tailgate.yaml")
+		cfg := fmt.Sprintf("data_dir: %s\nkubernetes: {enabled: false}\ninputs:\n  - {name: pods, type: tail, paths: [\"%s/*.log\"]}\nsinks:\n  - %s\n", dir, dir, sink)
+		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := write(`{name: cw, type: cloudwatch, region: eu-west-1, log_group: "/k8s/{namespace}", log_stream: "{pod}/{labels.app|none}", retention_days: 30, message_format: envelope, oversize: truncate}`)
+	if code, out, errOut := runCLI(t, "check", "--config", ok); code != 0 {
+		t.Errorf("check of a good cloudwatch sink: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, tc := range []struct{ sink, want string }{
+		{`{name: cw, type: cloudwatch, region: eu-west-1, log_group: "/k8s/{nope}", log_stream: "{pod}"}`, "unknown placeholder {nope}"},
+		{`{name: cw, type: cloudwatch, region: eu-west-1, log_group: "/k8s", log_stream: "{pod}", retention_days: 8}`, "retention_days 8"},
+		{`{name: cw, type: cloudwatch, region: eu-west-1, log_group: "/k8s", log_stream: "{pod}", message_format: raw}`, "message_format"},
+		{`{name: cw, type: cloudwatch, region: eu-west-1, log_group: "/k8s", log_stream: "{pod}", max_event_bytes: 2MiB}`, "max_event_bytes"},
+	} {
+		code, out, errOut := runCLI(t, "check", "--config", write(tc.sink))
+		if code == 0 || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("check of %s: exit %d, output %q; want an error naming %q", tc.sink, code, out+errOut, tc.want)
+		}
+	}
+}
