@@ -99,6 +99,10 @@ func (b *builder) plan(recs []*collector.Record, members []int, now time.Time) {
 		e.ms = unixMilli(r.Time)
 		e.size, e.bad = utf8Size(e.msg)
 		switch {
+		case len(e.msg) == 0 && r.Flags&collector.FlagPart != 0:
+			// A forward record whose fields were its message, cut by the pipeline's split
+			// (which cuts the message and drops the fields): nothing of it is left to send.
+			b.skips = append(b.skips, skip{i, reasonOversize})
 		case len(e.msg) == 0:
 			b.skips = append(b.skips, skip{i, reasonEmpty})
 		case e.size+EventOverhead > b.maxEventBytes:

@@ -52,7 +52,7 @@ func checkPlan(t *testing.T, recs []*collector.Record, envelope bool, maxEvent i
 		case reasonEmpty:
 			ok = len(e.msg) == 0
 		case reasonOversize:
-			ok = e.size+EventOverhead > maxEvent
+			ok = e.size+EventOverhead > maxEvent || len(e.msg) == 0 && recs[s.member].Flags&collector.FlagPart != 0
 		case reasonTooOld:
 			ok = e.ms < now.Add(-MaxAge).UnixMilli()
 		case reasonTooNew:

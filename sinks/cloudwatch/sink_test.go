@@ -407,3 +407,22 @@ func TestLimits(t *testing.T) {
 		t.Errorf("envelope RecordBytes near the limit = %d, want the envelope's %d", got, want)
 	}
 }
+
+func TestEmptyPartIsDeadLetteredAsOversize(t *testing.T) {
+	// The pipeline's split cuts the message and drops the fields: a forward record whose fields
+	// were its message (line format) reaches Send as an empty part.
+	_, url := startFake(t, cwfake.Options{})
+	s := newTestSink(t, testConfig(url, nil), nil)
+	src := source(1, "ns", "p", "c", nil)
+	now := time.Now().UnixNano()
+	recs := []*collector.Record{
+		{Source: src, Time: now, Flags: collector.FlagPart},
+		{Source: src, Time: now, Message: []byte("kept")},
+		{Source: src, Time: now},
+	}
+	err := s.Send(context.Background(), &collector.SinkBatch{Records: recs})
+	var re *collector.RecordErrors
+	if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0].Index != 0 || collector.ErrorReason(re.Failed[0].Err) != reasonOversize {
+		t.Fatalf("Send = %v, want record 0 failed as oversize (and the empty record 2 skipped, not failed)", err)
+	}
+}
