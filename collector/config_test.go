@@ -27,7 +27,9 @@ func TestLoadFullConfig(t *testing.T) {
 	if in := cfg.Inputs[0]; in.MaxLineBytes != 256<<10 || in.PollInterval.D() != DefaultPollInterval || in.MaxOpenFiles != DefaultMaxOpenFiles {
 		t.Errorf("tail input = %+v", in)
 	}
-	if in := cfg.Inputs[1]; in.MaxChunkBytes != DefaultMaxChunkBytes || in.Listen != "0.0.0.0:24224" {
+	if in := cfg.Inputs[1]; in.MaxChunkBytes != DefaultMaxChunkBytes || in.Listen != "0.0.0.0:24224" ||
+		in.HandshakeTimeout.D() != DefaultHandshakeTimeout || in.FrameTimeout.D() != DefaultFrameTimeout ||
+		in.MaxConnectionsPerPeer != DefaultMaxConnectionsPerPeer || in.MaxBufferedBytes != DefaultMaxBufferedBytes {
 		t.Errorf("forward input = %+v", in)
 	}
 	if len(cfg.Sinks) != 4 || cfg.Sinks[3].LogStream != "{pod}/{container}" {
@@ -87,6 +89,24 @@ func TestConfigTable(t *testing.T) {
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+
+	cl := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: l, type: cloud_logging, "
+	f("cloud_logging GKE defaults", cl+"project: p}]\n", "")
+	f("cloud_logging all keys", cl+"project: p, log_id: '{namespace}', location: europe-west1, cluster_name: c, stdout_severity: DEBUG, "+
+		"stderr_severity: WARNING, future_timestamp: dead_letter, oversize: split, max_entry_bytes: 200KiB, "+
+		"max_entries_per_request: 500, request_timeout: 30s, permission_retry: 5m}]\n", "")
+	f("cloud_logging bad oversize", cl+"oversize: cut}]\n", `oversize "cut" is not one of split, truncate, dead_letter`)
+	f("cloud_logging bad future", cl+"future_timestamp: keep}]\n", "future_timestamp \"keep\" is not one of clamp, dead_letter")
+	f("cloud_logging entry too big", cl+"max_entry_bytes: 1MiB}]\n", "max_entry_bytes must be between 4KiB and 256KiB")
+	f("cloud_logging key of pubsub", cl+"topic: t}]\n", "key topic does not apply to type cloud_logging")
+	f("bad oversize", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: cut}]\n",
+		`oversize "cut" is not one of split, truncate, dead_letter`)
+	fwd := "sinks: [{name: s, type: stdout}]\ninputs: [{name: a, type: forward, listen: ':24224', "
+	f("forward limits", fwd+"handshake_timeout: 5s, frame_timeout: 1m, max_connections_per_peer: 8, max_buffered_bytes: 64MiB}]\n", "")
+	f("forward budget below a chunk", fwd+"max_chunk_bytes: 8MiB, max_buffered_bytes: 1MiB}]\n", "max_buffered_bytes (1048576) must hold one max_chunk_bytes frame")
+	f("forward limit on tail", "sinks: [{name: s, type: stdout}]\ninputs: [{name: p, type: tail, paths: [/x/*.log], frame_timeout: 1s}]\n", "key frame_timeout does not apply to type tail")
+	f("pprof", base+"metrics: {listen: '127.0.0.1:2020', pprof: true}\n", "")
+	f("pprof without listen", base+"metrics: {listen: '', pprof: true}\n", "metrics.pprof: needs metrics.listen")
 }
 
 func TestCheckPaths(t *testing.T) {

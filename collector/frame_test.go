@@ -215,3 +215,65 @@ func BenchmarkFrameEncode(b *testing.B) {
 		enc.encodeBatch("pods", []string{"file"}, batch)
 	}
 }
+
+// BenchmarkFrameDecodeFanout is one frame of 2,000 records routed a third to each of three
+// sinks, decoded by each sink's reader: "every-record" is what a reader did before route
+// sections (decode all, then route per record), "own-section" skips the other sinks' sections.
+func BenchmarkFrameDecodeFanout(b *testing.B) {
+	sinks := []string{"local", "pubsub", "cw"}
+	srcs := []*Source{
+		NewSource(1, "pods", &Kube{Namespace: "shop", Pod: "cart", Container: "app"}),
+		NewSource(2, "pods", &Kube{Namespace: "kube-system", Pod: "dns", Container: "coredns"}),
+		NewSource(3, "pods", &Kube{Namespace: "search", Pod: "idx", Container: "app"}),
+	}
+	batch := &Batch{Records: make([]Record, 2000)}
+	masks := make([]uint64, len(batch.Records))
+	msg := bytes.Repeat([]byte("x"), 250)
+	for i := range batch.Records {
+		batch.Records[i] = Record{Source: srcs[i%3], Time: int64(i), ID: MakeID(uint64(i%3), uint64(i)), Stream: StreamStdout, Message: msg}
+		masks[i] = 1 << (i % 3)
+	}
+	enc := frameEncoder{masks: masks}
+	payload := append([]byte{}, enc.encodeBatch("pods", sinks, batch)...)
+	routeOf := map[*Source]uint64{}
+	b.Run("every-record", func(b *testing.B) {
+		decs := make([]frameDecoder, len(sinks))
+		var f decodedFrame
+		b.SetBytes(int64(len(payload)))
+		b.ReportAllocs()
+		for b.Loop() {
+			for s := range sinks {
+				if err := decs[s].decode(payload, &f); err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for i := range f.Records {
+					m, ok := routeOf[f.Records[i].Source]
+					if !ok {
+						m = 1 << (f.Records[i].Source.Key - 1)
+						routeOf[f.Records[i].Source] = m
+					}
+					if m&(1<<s) != 0 {
+						n++
+					}
+				}
+			}
+		}
+	})
+	b.Run("own-section", func(b *testing.B) {
+		decs := make([]frameDecoder, len(sinks))
+		for s := range decs {
+			decs[s].sink = sinks[s]
+		}
+		var f decodedFrame
+		b.SetBytes(int64(len(payload)))
+		b.ReportAllocs()
+		for b.Loop() {
+			for s := range sinks {
+				if err := decs[s].decode(payload, &f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

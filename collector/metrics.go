@@ -11,6 +11,7 @@ type Metrics struct {
 	TailLagBytes        *prometheus.GaugeVec     // tailgate_tail_lag_bytes{input}
 	TailOpenFiles       *prometheus.GaugeVec     // tailgate_tail_open_files{input}
 	ForwardConnections  *prometheus.GaugeVec     // tailgate_forward_connections{input}
+	ForwardClosed       *prometheus.CounterVec   // tailgate_forward_connections_closed_total{input,reason}
 	SinkRecords         *prometheus.CounterVec   // tailgate_sink_records_total{sink,result}
 	SinkRequestDuration *prometheus.HistogramVec // tailgate_sink_request_duration_seconds{sink}
 	SinkOversize        *prometheus.CounterVec   // tailgate_sink_oversize_records_total{sink,action}
@@ -48,6 +49,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ForwardConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tailgate_forward_connections", Help: "Open forward-protocol connections.",
 		}, []string{"input"}),
+		ForwardClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_forward_connections_closed_total",
+			Help: "Forward-protocol connections closed or refused, by reason (client_closed, idle_timeout, handshake_timeout, frame_timeout, evicted, max_connections, per_peer_limit, memory_limit, ...).",
+		}, []string{"input", "reason"}),
 		SinkRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailgate_sink_records_total", Help: "Records handled by a sink, by result (sent, retried, failed, dead_letter).",
 		}, []string{"sink", "result"}),
@@ -72,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.TailLagBytes, m.TailOpenFiles,
-			m.ForwardConnections, m.SinkRecords, m.SinkRequestDuration, m.SinkOversize,
+			m.ForwardConnections, m.ForwardClosed, m.SinkRecords, m.SinkRequestDuration, m.SinkOversize,
 			m.DeadLetterRecords, m.DeadLetterBytes, m.DeadLetterDropped)
 	}
 	return m

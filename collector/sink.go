@@ -56,7 +56,10 @@ type Limits struct {
 	MaxOpenKeys int
 	// OrderedKeys keeps at most one batch of a key in flight, and sends a key's batches in the
 	// order they were cut (a CloudWatch stream's requests in order); different keys still go
-	// in parallel, up to MaxInFlight.
+	// in parallel, up to MaxInFlight. Without it, batches take their in-flight slots in Seq
+	// order: Send calls may still begin in any order, but the batch with the lowest unfinished
+	// Seq always holds a slot, so a sink may make later batches wait for it (the file sink
+	// writes in Seq order).
 	OrderedKeys bool
 
 	// MaxRecordBytes is the largest record the destination takes, measured by RecordBytes.

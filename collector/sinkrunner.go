@@ -486,9 +486,8 @@ func (r *sinkRunner) routed(s *Source) bool {
 	return ok
 }
 
-// dispatch hands b to a sender goroutine. The reader waits while 2 x MaxInFlight batches are
-// outstanding (backpressure); a sender waits for an in-flight slot and, with OrderedKeys, for
-// the previous batch of its key.
+// dispatch hands b to a sender goroutine, once it has an in-flight slot (see below): the
+// reader waits while the slots are taken (backpressure).
 func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 	if b.dispatched {
 		return
@@ -497,13 +496,23 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 	if r.open[b.key] == b {
 		delete(r.open, b.key)
 	}
+	// Without OrderedKeys the in-flight slot is taken here, on the reader, so batches get their
+	// slots in Seq order (a sink that writes in order, such as the file sink, relies on it:
+	// the batch whose turn it is always holds a slot) and the reader waits while MaxInFlight
+	// are out. With OrderedKeys a batch first waits for its key's previous one, so it takes its
+	// slot in its own goroutine, and queued bounds the batches waiting.
+	ordered := r.limits.OrderedKeys
+	slots := r.sem
+	if ordered {
+		slots = r.queued
+	}
 	select {
-	case r.queued <- struct{}{}:
+	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	var prev, done chan struct{}
-	if r.limits.OrderedKeys {
+	if ordered {
 		prev = r.lastDone[b.key]
 		done = make(chan struct{})
 		r.lastDone[b.key] = done
@@ -514,21 +523,21 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 	r.inFlight.Add(1)
 	go func() {
 		defer r.inFlight.Done()
-		defer func() { <-r.queued }()
-		if done != nil {
+		if ordered {
+			defer func() { <-r.queued }()
 			defer close(done)
-		}
-		if prev != nil {
+			if prev != nil {
+				select {
+				case <-prev:
+				case <-ctx.Done():
+					return
+				}
+			}
 			select {
-			case <-prev:
+			case r.sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
-		}
-		select {
-		case r.sem <- struct{}{}:
-		case <-ctx.Done():
-			return
 		}
 		ok := r.deliver(ctx, sb)
 		<-r.sem

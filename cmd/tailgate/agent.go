@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
 	"github.com/tailgate-dev/tailgate/sinks/cloudwatch"
+	"github.com/tailgate-dev/tailgate/sinks/cloudlogging"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
@@ -57,6 +57,10 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			return nil, err
 		}
 		sinks = append(sinks, s)
+		if cl, ok := s.(*cloudlogging.Sink); ok {
+			cl.SetNodeName(cfg.NodeName)
+			a.reg.MustRegister(cl.Metrics())
+		}
 	}
 	policy := buffer.Block
 	if cfg.Buffer.WhenFull == "drop_oldest" {
@@ -97,11 +101,8 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			p.Stop(context.Background())
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
-		a.ln = ln
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
@@ -110,7 +111,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			}
 			w.Write([]byte("ok\n"))
 		})
-		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		a.srv, a.ln = newMetricsServer(ln, mux, cfg.Metrics.Pprof, metricsLimits())
 	}
 	return a, nil
 }
@@ -144,6 +145,28 @@ func sinkTypes() map[string]sinkType {
 				return cloudwatch.New(ctx, sc, cloudwatch.Options{Registerer: reg, Logger: log})
 			},
 		},
+		"cloud_logging": {
+			validate: func(sc collector.SinkConfig) error { return cloudlogging.Validate(cloudLoggingOptions(sc)) },
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
+				return cloudlogging.New(ctx, sc, cloudLoggingOptions(sc), log)
+			},
+		},
+	}
+}
+
+func cloudLoggingOptions(sc collector.SinkConfig) cloudlogging.Options {
+	return cloudlogging.Options{
+		LogID:                sc.LogID,
+		Location:             sc.Location,
+		ClusterName:          sc.ClusterName,
+		StdoutSeverity:       sc.StdoutSeverity,
+		StderrSeverity:       sc.StderrSeverity,
+		FutureTimestamp:      sc.FutureTimestamp,
+		Oversize:             sc.Oversize,
+		MaxEntryBytes:        int(sc.MaxEntryBytes),
+		MaxEntriesPerRequest: sc.MaxEntriesPerRequest,
+		RequestTimeout:       sc.RequestTimeout.D(),
+		PermissionRetry:      sc.PermissionRetry.D(),
 	}
 }
 

@@ -6,6 +6,10 @@
 //	tailgate demo [--duration D]
 //	tailgate buffer inspect --data-dir DIR
 //	tailgate version
+//
+// Every listener bounds what a peer can hold (time, connections, bytes): the forward input as
+// its package doc says, the metrics servers of the agent and of the loader as
+// metricsserver.go says. pprof is served only with metrics.pprof: true.
 package main
 
 import (

@@ -137,9 +137,9 @@ func trimTornLine(f *os.File) error {
 func (s *Sink) Name() string { return s.name }
 
 // Limits: two batches in flight (one writing while the other waits for its sync); batches of
-// up to 8 MiB amortize the sync.
+// up to 2 MiB amortize the sync while keeping few frames held in memory.
 func (s *Sink) Limits() collector.Limits {
-	return collector.Limits{MaxRecords: 32768, MaxBytes: 8 << 20, MaxInFlight: 2, MaxDelay: 100 * time.Millisecond}
+	return collector.Limits{MaxRecords: 8192, MaxBytes: 2 << 20, MaxInFlight: 2, MaxDelay: 100 * time.Millisecond}
 }
 
 // Send writes the batch when its turn comes (by Seq) and returns once it is durable.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
@@ -281,5 +282,57 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// smallBatches is the file sink with tiny batches and several in flight, so a pipeline cuts
+// hundreds of batches that race for their slots.
+type smallBatches struct{ *Sink }
+
+func (s smallBatches) Limits() collector.Limits {
+	l := s.Sink.Limits()
+	l.MaxRecords, l.MaxInFlight, l.MaxDelay = 3, 4, time.Millisecond
+	return l
+}
+
+// TestThroughPipelineInOrder: through the real pipeline, with four batches in flight, every
+// record is written once and in the order it was read (a batch never waits for its turn
+// behind batches that hold every in-flight slot).
+func TestThroughPipelineInOrder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.jsonl")
+	s, err := New(collector.SinkConfig{Name: "local", Type: "file", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := collector.NewPipeline(collector.PipelineOptions{DataDir: dir, Sinks: []collector.Sink{smallBatches{s}},
+		Buffer: buffer.Options{MaxBytes: 64 << 20, SegmentBytes: 1 << 20, Sync: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(context.Background())
+	em := p.Emitter("pods")
+	src := collector.NewSource(1, "pods", nil)
+	var want []string
+	for b := range 50 {
+		batch := &collector.Batch{}
+		for i := range 20 {
+			msg := fmt.Sprintf("line %04d", b*20+i)
+			want = append(want, msg)
+			batch.Records = append(batch.Records, collector.Record{Source: src, ID: collector.MakeID(1, uint64(b*20+i)), Message: []byte(msg)})
+		}
+		if _, err := em.Emit(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool {
+		data, _ := os.ReadFile(path)
+		return bytes.Count(data, []byte("\n")) >= len(want)
+	})
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := linesOf(t, path); !slices.Equal(got, want) {
+		t.Errorf("file holds %d lines, first differences from the %d read in order", len(got), len(want))
 	}
 }
