@@ -19,8 +19,8 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
-	"github.com/tailgate-dev/tailgate/sinks/cloudwatch"
 	"github.com/tailgate-dev/tailgate/sinks/cloudlogging"
+	"github.com/tailgate-dev/tailgate/sinks/cloudwatch"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
