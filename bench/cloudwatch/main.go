@@ -11,6 +11,10 @@
 // or when nothing new arrived for -stall. CPU seconds (utime+stime, all threads) and peak RSS
 // are read from /proc at that moment; the fake's own CPU is the harness's and is not counted.
 // Lost = records - distinct events stored; duplicated = events stored - distinct events.
+//
+// The tree's timestamps must be within the last 14 days, as for the real service: the fake
+// rejects older events, and tailgate does not send them (it dead-letters them as too_old).
+// The anchors kit's generator stamps its records from 2026-11-23 03:00 UTC.
 package main
 
 import (
