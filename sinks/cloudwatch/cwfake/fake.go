@@ -272,16 +272,26 @@ func signed(r *http.Request) bool {
 		strings.Contains(a, "Signature=") && r.Header.Get("X-Amz-Date") != ""
 }
 
+// controlInput holds the members of every operation but PutLogEvents the fake serves.
+type controlInput struct {
+	LogGroupName    string            `json:"logGroupName"`
+	LogStreamName   string            `json:"logStreamName"`
+	Tags            map[string]string `json:"tags"`
+	RetentionInDays int               `json:"retentionInDays"`
+	NextToken       string            `json:"nextToken"`
+	Limit           int               `json:"limit"`
+}
+
 func (s *Server) call(op string, body []byte) (any, *apiError) {
+	if op == "PutLogEvents" {
+		return s.putLogEvents(body)
+	}
+	var in controlInput
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, &apiError{400, "SerializationException", err.Error()}
+	}
 	switch op {
 	case "CreateLogGroup":
-		var in struct {
-			LogGroupName string            `json:"logGroupName"`
-			Tags         map[string]string `json:"tags"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{400, "SerializationException", err.Error()}
-		}
 		if !validGroupName(in.LogGroupName) {
 			return nil, invalid("invalid log group name %q", in.LogGroupName)
 		}
@@ -293,13 +303,6 @@ func (s *Server) call(op string, body []byte) (any, *apiError) {
 		s.groups[in.LogGroupName] = &group{tags: in.Tags, streams: map[string]*stream{}}
 		return nil, nil
 	case "CreateLogStream":
-		var in struct {
-			LogGroupName  string `json:"logGroupName"`
-			LogStreamName string `json:"logStreamName"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{400, "SerializationException", err.Error()}
-		}
 		if !validStreamName(in.LogStreamName) {
 			return nil, invalid("invalid log stream name %q", in.LogStreamName)
 		}
@@ -315,13 +318,6 @@ func (s *Server) call(op string, body []byte) (any, *apiError) {
 		g.streams[in.LogStreamName] = &stream{hashes: map[uint64]uint32{}}
 		return nil, nil
 	case "PutRetentionPolicy":
-		var in struct {
-			LogGroupName    string `json:"logGroupName"`
-			RetentionInDays int    `json:"retentionInDays"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{400, "SerializationException", err.Error()}
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		g := s.groups[in.LogGroupName]
@@ -331,13 +327,6 @@ func (s *Server) call(op string, body []byte) (any, *apiError) {
 		g.retention = in.RetentionInDays
 		return nil, nil
 	case "DeleteLogGroup", "DeleteLogStream":
-		var in struct {
-			LogGroupName  string `json:"logGroupName"`
-			LogStreamName string `json:"logStreamName"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{400, "SerializationException", err.Error()}
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		g := s.groups[in.LogGroupName]
@@ -350,17 +339,9 @@ func (s *Server) call(op string, body []byte) (any, *apiError) {
 			delete(g.streams, in.LogStreamName)
 		}
 		return nil, nil
-	case "PutLogEvents":
-		return s.putLogEvents(body)
 	case "GetLogEvents":
-		return s.getLogEvents(body)
+		return s.getLogEvents(in)
 	case "DescribeLogStreams":
-		var in struct {
-			LogGroupName string `json:"logGroupName"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, &apiError{400, "SerializationException", err.Error()}
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		g := s.groups[in.LogGroupName]
@@ -506,16 +487,7 @@ func (s *Server) putLogEvents(body []byte) (any, *apiError) {
 	return out, nil
 }
 
-func (s *Server) getLogEvents(body []byte) (any, *apiError) {
-	var in struct {
-		LogGroupName  string `json:"logGroupName"`
-		LogStreamName string `json:"logStreamName"`
-		NextToken     string `json:"nextToken"`
-		Limit         int    `json:"limit"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, &apiError{400, "SerializationException", err.Error()}
-	}
+func (s *Server) getLogEvents(in controlInput) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.groups[in.LogGroupName]

@@ -19,54 +19,26 @@ type putEvent struct {
 // the names and the events; each is then called for every event in order.
 func parsePut(body []byte, each func(group, stream string, e putEvent) error) (group, stream string, n int, err error) {
 	s := &scan{b: body}
-	// First pass: the names and the events' positions.
-	s.ws()
-	if !s.eat('{') {
-		return "", "", 0, s.fail("want an object")
-	}
+	// First pass: the names and the events' position.
 	eventsAt := -1
-	for first := true; ; first = false {
-		s.ws()
-		if s.eat('}') {
-			break
-		}
-		if !first && !s.eat(',') {
-			return "", "", 0, s.fail("want , or }")
-		}
-		s.ws()
-		key, err := s.str(nil)
-		if err != nil {
-			return "", "", 0, err
-		}
-		s.ws()
-		if !s.eat(':') {
-			return "", "", 0, s.fail("want :")
-		}
-		s.ws()
+	s.ws()
+	err = s.members(func(key []byte) error {
 		switch string(key) {
 		case "logGroupName", "logStreamName":
 			v, err := s.str(nil)
-			if err != nil {
-				return "", "", 0, err
-			}
 			if string(key) == "logGroupName" {
 				group = string(v)
 			} else {
 				stream = string(v)
 			}
+			return err
 		case "logEvents":
 			eventsAt = s.i
-			if err := s.skip(); err != nil {
-				return "", "", 0, err
-			}
-		default:
-			if err := s.skip(); err != nil {
-				return "", "", 0, err
-			}
 		}
-	}
-	if eventsAt < 0 {
-		return group, stream, 0, nil
+		return s.skip()
+	})
+	if err != nil || eventsAt < 0 {
+		return group, stream, 0, err
 	}
 	s.i = eventsAt
 	if !s.eat('[') {
@@ -82,45 +54,24 @@ func parsePut(body []byte, each func(group, stream string, e putEvent) error) (g
 			return "", "", 0, s.fail("logEvents: want , or ]")
 		}
 		s.ws()
-		if !s.eat('{') {
-			return "", "", 0, s.fail("logEvents: want an object")
-		}
 		var e putEvent
 		hasTS, hasMsg := false, false
-		for f := true; ; f = false {
-			s.ws()
-			if s.eat('}') {
-				break
-			}
-			if !f && !s.eat(',') {
-				return "", "", 0, s.fail("event: want , or }")
-			}
-			s.ws()
-			key, err := s.str(nil)
-			if err != nil {
-				return "", "", 0, err
-			}
-			s.ws()
-			if !s.eat(':') {
-				return "", "", 0, s.fail("event: want :")
-			}
-			s.ws()
+		err := s.members(func(key []byte) error {
+			var err error
 			switch string(key) {
 			case "timestamp":
-				if e.ts, err = s.int(); err != nil {
-					return "", "", 0, err
-				}
+				e.ts, err = s.int()
 				hasTS = true
 			case "message":
-				if buf, err = s.str(buf[:0]); err != nil {
-					return "", "", 0, err
-				}
+				buf, err = s.str(buf[:0])
 				e.msg, hasMsg = buf, true
 			default:
-				if err := s.skip(); err != nil {
-					return "", "", 0, err
-				}
+				err = s.skip()
 			}
+			return err
+		})
+		if err != nil {
+			return "", "", 0, err
 		}
 		if !hasTS || !hasMsg {
 			return "", "", 0, errors.New("logEvents[" + strconv.Itoa(n) + "]: timestamp and message are required")
@@ -131,6 +82,36 @@ func parsePut(body []byte, each func(group, stream string, e putEvent) error) (g
 		n++
 	}
 	return group, stream, n, nil
+}
+
+// members reads an object, calling value for each member with the scanner at its value, which
+// value must consume.
+func (s *scan) members(value func(key []byte) error) error {
+	if !s.eat('{') {
+		return s.fail("want an object")
+	}
+	for first := true; ; first = false {
+		s.ws()
+		if s.eat('}') {
+			return nil
+		}
+		if !first && !s.eat(',') {
+			return s.fail("want , or }")
+		}
+		s.ws()
+		key, err := s.str(nil)
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.eat(':') {
+			return s.fail("want :")
+		}
+		s.ws()
+		if err := value(key); err != nil {
+			return err
+		}
+	}
 }
 
 type scan struct {
