@@ -9,6 +9,7 @@ import (
 // Stats is a snapshot for the collector's gauges.
 type Stats struct {
 	Bytes          int64 // segment bytes on disk (tailgate_buffer_bytes)
+	MaxBytes       int64 // Options.MaxBytes (tailgate_buffer_max_bytes); 0 = unlimited
 	Segments       int
 	CorruptFrames  int64 // damaged regions skipped by the scan at Open
 	TruncatedBytes int64 // torn-tail bytes cut at Open
@@ -43,7 +44,7 @@ func (b *Buffer) Stats() Stats {
 	var todo []lookup
 	b.mu.Lock()
 	st := Stats{
-		Bytes: b.total, Segments: len(b.segments), CorruptFrames: b.corruptFrames,
+		Bytes: b.total, MaxBytes: b.opts.MaxBytes, Segments: len(b.segments), CorruptFrames: b.corruptFrames,
 		TruncatedBytes: b.truncatedBytes, CorruptCursors: b.corruptCursors,
 		Written: b.written, Durable: b.durable, SyncError: b.syncErr,
 		IntervalSyncs: b.intervalSyncs, WaiterSyncs: b.waiterSyncs,

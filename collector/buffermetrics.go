@@ -12,6 +12,7 @@ import (
 type bufferCollector struct {
 	buf                                       *buffer.Buffer
 	bytes, segments, oldest, lag, dropped     *prometheus.Desc
+	maxBytes                                  *prometheus.Desc
 	corruptFrames, truncatedBytes, badCursors *prometheus.Desc
 	syncs                                     *prometheus.Desc
 }
@@ -22,6 +23,7 @@ func NewBufferCollector(buf *buffer.Buffer) prometheus.Collector {
 		buf:            buf,
 		bytes:          prometheus.NewDesc("tailgate_buffer_bytes", "Bytes of buffer segments on disk.", nil, nil),
 		segments:       prometheus.NewDesc("tailgate_buffer_segments", "Buffer segment files on disk.", nil, nil),
+		maxBytes:       prometheus.NewDesc("tailgate_buffer_max_bytes", "The buffer's size limit (buffer.max_bytes); 0 is none.", nil, nil),
 		oldest:         prometheus.NewDesc("tailgate_buffer_oldest_age_seconds", "Age of the oldest buffered batch a sink has not acknowledged; 0 when caught up.", []string{"sink"}, nil),
 		lag:            prometheus.NewDesc("tailgate_buffer_lag_bytes", "Buffer bytes a sink has not acknowledged.", []string{"sink"}, nil),
 		dropped:        prometheus.NewDesc("tailgate_buffer_dropped_records_total", "Records drop_oldest deleted before a sink acknowledged them.", []string{"sink"}, nil),
@@ -33,7 +35,7 @@ func NewBufferCollector(buf *buffer.Buffer) prometheus.Collector {
 }
 
 func (c *bufferCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.segments, c.oldest, c.lag, c.dropped, c.corruptFrames, c.truncatedBytes, c.badCursors, c.syncs} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.maxBytes, c.segments, c.oldest, c.lag, c.dropped, c.corruptFrames, c.truncatedBytes, c.badCursors, c.syncs} {
 		ch <- d
 	}
 }
@@ -41,6 +43,7 @@ func (c *bufferCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *bufferCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.buf.Stats()
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.maxBytes, prometheus.GaugeValue, float64(st.MaxBytes))
 	ch <- prometheus.MustNewConstMetric(c.segments, prometheus.GaugeValue, float64(st.Segments))
 	corrupt := st.CorruptFrames
 	for _, r := range st.Readers {

@@ -20,6 +20,18 @@ type MetricsConfig struct {
 	// Pprof serves /debug/pprof/ on the metrics address; off unless asked for (it exposes
 	// heap and goroutine dumps and CPU profiles to whoever reaches the port).
 	Pprof bool `yaml:"pprof"`
+	// MaxSeries bounds the per-pod samples the node exposes; past it new series are refused
+	// and counted (tailgate_exporter_series_refused_total). 0 = no limit.
+	MaxSeries    int                `yaml:"max_series"`
+	PodResources PodResourcesConfig `yaml:"pod_resources"`
+}
+
+// PodResourcesConfig is what the exporter scans for per-pod resource metrics.
+type PodResourcesConfig struct {
+	LogDir     string   `yaml:"log_dir"`     // the kubelet's pod log directory; "" = no disk metrics
+	Interval   Duration `yaml:"interval"`    // between scans
+	Cgroup     bool     `yaml:"cgroup"`      // cgroup v2 CPU and memory per pod (cAdvisor has them)
+	CgroupRoot string   `yaml:"cgroup_root"` // the host's /sys/fs/cgroup as mounted in the agent
 }
 
 type BufferConfig struct {
@@ -51,6 +63,15 @@ type InputConfig struct {
 	MaxOpenFiles int      `yaml:"max_open_files"` // bound on open descriptors
 	// Ignore files whose last write is older than this at discovery (0 = never).
 	IgnoreOlder Duration `yaml:"ignore_older"`
+	// Multiline joins stack traces and other multi-line records per container stream.
+	Multiline MultilineConfig `yaml:"multiline"`
+	// DetectLevel fills fields.level from a plain-text line's level prefix (ERROR, [warn],
+	// level=error, glog's E1206).
+	DetectLevel bool `yaml:"detect_level"`
+
+	// tail and forward
+	Filters []FilterConfig `yaml:"filters"` // drop or keep records, in order
+	Redact  []RedactConfig `yaml:"redact"`  // rewrite secrets in messages
 
 	// forward
 	Listen         string    `yaml:"listen"`
@@ -69,6 +90,33 @@ type InputConfig struct {
 	FrameTimeout          Duration `yaml:"frame_timeout"`
 	MaxConnectionsPerPeer int      `yaml:"max_connections_per_peer"`
 	MaxBufferedBytes      Size     `yaml:"max_buffered_bytes"`
+}
+
+// MultilineConfig is the tail input's multiline stage (collector/multiline.Config).
+type MultilineConfig struct {
+	Detect     []string `yaml:"detect"`   // java, node, dotnet, python, go, ruby, php, dart, all
+	Start      string   `yaml:"start"`    // custom rule: a line matching it begins a record
+	Continue   string   `yaml:"continue"` // custom rule: a line matching it continues one
+	MaxLines   int      `yaml:"max_lines"`
+	MaxBytes   Size     `yaml:"max_bytes"`
+	FlushAfter Duration `yaml:"flush_after"`
+}
+
+// FilterConfig drops records that match (action drop) or that do not match (action keep).
+// Every field set must match; namespace and container are globs, message a regular expression.
+type FilterConfig struct {
+	Action    string `yaml:"action"` // drop | keep
+	Namespace string `yaml:"namespace"`
+	Container string `yaml:"container"`
+	Message   string `yaml:"message"`
+	// Reason labels the drops in tailgate_pod_log_dropped_total (default "filtered").
+	Reason string `yaml:"reason"`
+}
+
+// RedactConfig replaces every match of Pattern in a message with Replacement ($1 expands).
+type RedactConfig struct {
+	Pattern     string `yaml:"pattern"`
+	Replacement string `yaml:"replacement"`
 }
 
 type TLSConfig struct {
@@ -116,7 +164,7 @@ type SinkConfig struct {
 	// pubsub
 	OrderingKey     string   `yaml:"ordering_key"`      // template, e.g. "{namespace}/{pod}"
 	MaxMessageBytes Size     `yaml:"max_message_bytes"` // default and max ~10 MB
-	Oversize        string   `yaml:"oversize"`          // truncate | dead_letter (cloudwatch: also split)
+	Oversize        string   `yaml:"oversize"`          // split | truncate | dead_letter
 	PublishTimeout  Duration `yaml:"publish_timeout"`
 	Compression     bool     `yaml:"compression"`
 

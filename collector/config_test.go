@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -31,6 +32,10 @@ func TestLoadFullConfig(t *testing.T) {
 		in.HandshakeTimeout.D() != DefaultHandshakeTimeout || in.FrameTimeout.D() != DefaultFrameTimeout ||
 		in.MaxConnectionsPerPeer != DefaultMaxConnectionsPerPeer || in.MaxBufferedBytes != DefaultMaxBufferedBytes {
 		t.Errorf("forward input = %+v", in)
+	}
+	if m := cfg.Metrics; m.MaxSeries != 100_000 || m.PodResources.LogDir != "/var/log/pods" || m.PodResources.Cgroup ||
+		m.PodResources.Interval.D() != 15*time.Second || m.PodResources.CgroupRoot != "/sys/fs/cgroup" {
+		t.Errorf("metrics defaults = %+v", m)
 	}
 	if len(cfg.Sinks) != 4 || cfg.Sinks[3].LogStream != "{pod}/{container}" {
 		t.Errorf("sinks = %+v", cfg.Sinks)
@@ -87,8 +92,30 @@ func TestConfigTable(t *testing.T) {
 	f("bad glob", "inputs: [{name: p, type: tail, paths: ['/x/[.log']}]\nsinks: [{name: s, type: stdout}]\n", "bad glob")
 	f("wrong sink key", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: stdout, topic: t}]\n", "key topic does not apply to type stdout")
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
+	f("metrics budget and resources", base+"metrics: {max_series: 5000, pod_resources: {cgroup: true, interval: 30s}}\n", "")
+	f("negative budget", base+"metrics: {max_series: -1}\n", "c.yaml:3: metrics.max_series: must not be negative")
+	f("fast resource scans", base+"metrics: {pod_resources: {interval: 10ms}}\n", "metrics.pod_resources.interval: must be at least 1s")
+	f("cgroup without root", base+"metrics: {pod_resources: {cgroup: true, cgroup_root: ''}}\n", "cgroup_root: must not be empty")
+	f("unknown resources key", base+"metrics: {pod_resources: {cgroups: true}}\n", `unknown field "cgroups"`)
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+
+	tail := func(keys string) string {
+		return "inputs:\n  - name: p\n    type: tail\n    paths: [/x/*.log]\n" + keys + "sinks: [{name: s, type: stdout}]\n"
+	}
+	f("multiline", tail("    multiline: {detect: [java, python, go, node, ruby, dotnet], max_lines: 500, max_bytes: 128KiB, flush_after: 2s}\n    detect_level: true\n"), "")
+	f("multiline custom", tail("    multiline: {start: '^\\d{4}-', continue: '^\\s'}\n"), "")
+	f("multiline language", tail("    multiline: {detect: [cobol]}\n"), `c.yaml:5: input "p": multiline.detect: unknown language "cobol"`)
+	f("multiline regexp", tail("    multiline: {start: '('}\n"), `c.yaml:5: input "p": multiline.start: error parsing regexp`)
+	f("multiline key", tail("    multiline: {detekt: [java]}\n"), `unknown field "detekt"`)
+	f("filters", tail("    filters: [{action: drop, namespace: kube-*}, {action: keep, message: 'x', reason: noise}]\n    redact: [{pattern: 'password=\\S+', replacement: 'password=***'}]\n"), "")
+	f("filter action", tail("    filters: [{action: ignore, message: x}]\n"), `c.yaml:5: input "p": filters[0].action "ignore" is not one of drop, keep`)
+	f("filter empty", tail("    filters: [{action: drop}]\n"), "filters[0]: set at least one of namespace, container, message")
+	f("filter regexp", tail("    filters: [{action: drop, message: '['}]\n"), "filters[0].message: error parsing regexp")
+	f("redact empty match", tail("    redact: [{pattern: 'x*'}]\n"), "redact[0].pattern matches the empty string")
+	f("multiline on forward", "inputs: [{name: f, type: forward, listen: ':1', multiline: {detect: [java]}}]\nsinks: [{name: s, type: stdout}]\n",
+		"key multiline does not apply to type forward")
+	f("filters on forward", "inputs: [{name: f, type: forward, listen: ':1', filters: [{action: drop, message: x}]}]\nsinks: [{name: s, type: stdout}]\n", "")
 
 	cl := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: l, type: cloud_logging, "
 	f("cloud_logging GKE defaults", cl+"project: p}]\n", "")
@@ -101,6 +128,9 @@ func TestConfigTable(t *testing.T) {
 	f("cloud_logging key of pubsub", cl+"topic: t}]\n", "key topic does not apply to type cloud_logging")
 	f("bad oversize", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: cut}]\n",
 		`oversize "cut" is not one of split, truncate, dead_letter`)
+	ps := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: %s}]\n"
+	f("pubsub oversize split", fmt.Sprintf(ps, "split"), "")
+	f("pubsub oversize dead_letter", fmt.Sprintf(ps, "dead_letter"), "")
 	fwd := "sinks: [{name: s, type: stdout}]\ninputs: [{name: a, type: forward, listen: ':24224', "
 	f("forward limits", fwd+"handshake_timeout: 5s, frame_timeout: 1m, max_connections_per_peer: 8, max_buffered_bytes: 64MiB}]\n", "")
 	f("forward budget below a chunk", fwd+"max_chunk_bytes: 8MiB, max_buffered_bytes: 1MiB}]\n", "max_buffered_bytes (1048576) must hold one max_chunk_bytes frame")

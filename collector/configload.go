@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 // DefaultConfig is the configuration every loaded file starts from.
@@ -23,7 +26,8 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir:         "/var/lib/tailgate",
 		ShutdownTimeout: Duration(10 * time.Second),
-		Metrics:         MetricsConfig{Listen: "0.0.0.0:2020"},
+		Metrics: MetricsConfig{Listen: "0.0.0.0:2020", MaxSeries: 100_000, PodResources: PodResourcesConfig{
+			LogDir: "/var/log/pods", Interval: Duration(15 * time.Second), CgroupRoot: "/sys/fs/cgroup"}},
 		Buffer: BufferConfig{
 			MaxBytes:     2 << 30,
 			SegmentBytes: 64 << 20,
@@ -299,6 +303,14 @@ func (v *validator) config(c *Config) {
 	} else if c.Metrics.Pprof {
 		v.errorf("$.metrics.pprof", "metrics.pprof: needs metrics.listen")
 	}
+	if c.Metrics.MaxSeries < 0 {
+		v.errorf("$.metrics.max_series", "metrics.max_series: must not be negative (0 is no limit)")
+	}
+	if pr := c.Metrics.PodResources; pr.Interval < Duration(time.Second) {
+		v.errorf("$.metrics.pod_resources.interval", "metrics.pod_resources.interval: must be at least 1s")
+	} else if pr.Cgroup && pr.CgroupRoot == "" {
+		v.errorf("$.metrics.pod_resources.cgroup_root", "metrics.pod_resources.cgroup_root: must not be empty when cgroup is on")
+	}
 	b := c.Buffer
 	if b.SegmentBytes < 1<<20 {
 		v.errorf("$.buffer.segment_bytes", "buffer.segment_bytes: %d is below the minimum of 1MiB", b.SegmentBytes)
@@ -369,9 +381,10 @@ func (v *validator) config(c *Config) {
 
 // keysByType lists the keys each input or sink type accepts besides name and type.
 var keysByType = map[string][]string{
-	"tail": {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older"},
+	"tail": {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older",
+		"multiline", "detect_level", "filters", "redact"},
 	"forward": {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout",
-		"handshake_timeout", "frame_timeout", "max_connections_per_peer", "max_buffered_bytes"},
+		"handshake_timeout", "frame_timeout", "max_connections_per_peer", "max_buffered_bytes", "filters", "redact"},
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
@@ -409,6 +422,7 @@ func (v *validator) input(p string, in *InputConfig) {
 	for _, k := range foreignKeys(in, in.Type) {
 		v.errorf(p+"."+k, "%s: key %s does not apply to type %s", label, k, in.Type)
 	}
+	v.filters(p, label, in)
 	switch in.Type {
 	case "tail":
 		if len(in.Paths) == 0 {
@@ -436,6 +450,9 @@ func (v *validator) input(p string, in *InputConfig) {
 		}
 		if in.MaxOpenFiles < 1 {
 			v.errorf(p+".max_open_files", "%s: max_open_files must be positive", label)
+		}
+		if _, err := multiline.Compile(in.Multiline.Rules()); err != nil {
+			v.errorf(p+".multiline", "%s: %v", label, err)
 		}
 	case "forward":
 		if in.Listen == "" && in.Socket == "" {
@@ -472,6 +489,37 @@ func (v *validator) input(p string, in *InputConfig) {
 			if in.Socket != "" {
 				v.writableDir(p+".socket", label+": socket", filepath.Dir(in.Socket))
 			}
+		}
+	}
+}
+
+// filters checks the filter and redact rules of an input.
+func (v *validator) filters(p, label string, in *InputConfig) {
+	for i, f := range in.Filters {
+		fp := fmt.Sprintf("%s.filters[%d]", p, i)
+		if f.Action != "drop" && f.Action != "keep" {
+			v.errorf(fp+".action", "%s: filters[%d].action %q is not one of drop, keep", label, i, f.Action)
+		}
+		if f.Namespace == "" && f.Container == "" && f.Message == "" {
+			v.errorf(fp, "%s: filters[%d]: set at least one of namespace, container, message", label, i)
+		}
+		for _, g := range []string{f.Namespace, f.Container} {
+			if _, err := filepath.Match(g, ""); err != nil {
+				v.errorf(fp, "%s: filters[%d]: bad glob %q: %v", label, i, g, err)
+			}
+		}
+		if _, err := regexp.Compile(f.Message); err != nil {
+			v.errorf(fp+".message", "%s: filters[%d].message: %v", label, i, err)
+		}
+	}
+	for i, r := range in.Redact {
+		rp := fmt.Sprintf("%s.redact[%d]", p, i)
+		if r.Pattern == "" {
+			v.errorf(rp, "%s: redact[%d].pattern is required", label, i)
+		} else if re, err := regexp.Compile(r.Pattern); err != nil {
+			v.errorf(rp+".pattern", "%s: redact[%d].pattern: %v", label, i, err)
+		} else if re.MatchString("") {
+			v.errorf(rp+".pattern", "%s: redact[%d].pattern matches the empty string", label, i)
 		}
 	}
 }

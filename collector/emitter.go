@@ -12,6 +12,7 @@ import (
 
 // PodMetrics is the per-pod log series store (exporter.PodLogs). The pipeline counts every
 // emitted record in the series of its source's pod, so every input gets per-pod metrics.
+// Acquire returns nil (an untyped nil) when the store refuses a new series.
 type PodMetrics interface {
 	Acquire(namespace, pod, container, stream string) PodSeries
 	Release(PodSeries)
@@ -25,11 +26,13 @@ type PodSeries interface {
 
 // sourceStats is the pipeline's per-source state, attached to the Source on its first Emit.
 type sourceStats struct {
-	mu          sync.Mutex
-	kubeVersion uint32
-	route       uint64
-	series      [StreamApp + 1]PodSeries
-	released    bool
+	mu           sync.Mutex
+	kubeVersion  uint32
+	route        uint64
+	hasPod       bool                     // the metadata names a pod, and pod metrics are on
+	series       [StreamApp + 1]PodSeries // acquired with each stream's first record
+	refusedUntil int64                    // unix nanos; the exporter's budget refused a series
+	released     bool
 }
 
 // inputEmitter is the Emitter of one input.
@@ -94,8 +97,8 @@ func (e *inputEmitter) account(b *Batch, enc *frameEncoder) (routed int, size ui
 			lastSrc, lastStream = r.Source, r.Stream
 			st = e.p.stats(r.Source)
 			cur = nil
-			if st != nil && int(r.Stream) < len(st.series) {
-				cur = st.series[r.Stream]
+			if st != nil && st.route != 0 {
+				cur = e.p.series(r.Source, st, r.Stream)
 			}
 		}
 		mask := allSinks
@@ -123,8 +126,10 @@ func (e *inputEmitter) Dropped(s *Source, st Stream, reason string, n int) {
 		return
 	}
 	e.p.metrics.InputErrors.WithLabelValues(e.input, reason).Add(float64(n))
-	if ss := e.p.stats(s); ss != nil && int(st) < len(ss.series) && ss.series[st] != nil {
-		ss.series[st].AddDropped(reason, uint64(n))
+	if ss := e.p.stats(s); ss != nil {
+		if ser := e.p.series(s, ss, st); ser != nil {
+			ser.AddDropped(reason, uint64(n))
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ type Metrics struct {
 	InputRecords        *prometheus.CounterVec   // tailgate_input_records_total{input}
 	InputBytes          *prometheus.CounterVec   // tailgate_input_bytes_total{input}
 	InputErrors         *prometheus.CounterVec   // tailgate_input_errors_total{input,reason}
+	InputRedactions     *prometheus.CounterVec   // tailgate_input_redactions_total{input}
 	TailLagBytes        *prometheus.GaugeVec     // tailgate_tail_lag_bytes{input}
 	TailOpenFiles       *prometheus.GaugeVec     // tailgate_tail_open_files{input}
 	ForwardConnections  *prometheus.GaugeVec     // tailgate_forward_connections{input}
@@ -40,6 +41,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		InputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailgate_input_errors_total", Help: "Bad input seen by an input (garbage lines, malformed frames, cut records), by reason.",
 		}, []string{"input", "reason"}),
+		InputRedactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_input_redactions_total", Help: "Redact rules that matched a record's message or fields, by input.",
+		}, []string{"input"}),
 		TailLagBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tailgate_tail_lag_bytes", Help: "Bytes written to tailed files and not yet read.",
 		}, []string{"input"}),
@@ -76,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"sink"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.TailLagBytes, m.TailOpenFiles,
+		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.InputRedactions, m.TailLagBytes, m.TailOpenFiles,
 			m.ForwardConnections, m.ForwardClosed, m.SinkRecords, m.SinkRequestDuration, m.SinkOversize,
 			m.DeadLetterRecords, m.DeadLetterBytes, m.DeadLetterDropped)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tailgate-dev/tailgate/buffer"
 )
@@ -187,8 +188,8 @@ func (p *Pipeline) Emitter(input string) Emitter {
 		bytes: p.metrics.InputBytes.WithLabelValues(input), state: st}
 }
 
-// stats returns the per-source state, creating it on first use and refreshing the route and
-// the pod series when the source's metadata changed.
+// stats returns the per-source state, creating it on first use and refreshing the route when
+// the source's metadata changed. Pod series are not acquired here: see series.
 func (p *Pipeline) stats(s *Source) *sourceStats {
 	if s == nil {
 		return nil
@@ -208,14 +209,46 @@ func (p *Pipeline) stats(s *Source) *sourceStats {
 		return ss
 	}
 	ss.route = p.router.Route(s)
-	if p.pods != nil && v.kube != nil && !ss.released && ss.series[StreamStdout] == nil {
-		k := v.kube
-		for _, st := range []Stream{StreamStdout, StreamStderr, StreamApp} {
-			ss.series[st] = p.pods.Acquire(k.Namespace, k.Pod, k.Container, st.String())
-		}
-	}
+	ss.hasPod = p.pods != nil && v.kube != nil && v.kube.Pod != ""
 	ss.kubeVersion = v.version
 	return ss
+}
+
+// podSeriesRetry is how long a source whose pod series the exporter refused (its series
+// budget is full) waits before asking again.
+const podSeriesRetry = 10 * time.Second
+
+// series returns the pod series of one stream of the source, acquiring it with the stream's
+// first record: a stream that never logs never gets a series (a tail source never gets an app
+// one). nil without pod metadata, after the source was released, or while the exporter's
+// budget refuses it. Called by the goroutine that emits the source's records.
+func (p *Pipeline) series(s *Source, ss *sourceStats, st Stream) PodSeries {
+	if !ss.hasPod || st == StreamUnknown || int(st) >= len(ss.series) {
+		return nil
+	}
+	if ser := ss.series[st]; ser != nil {
+		return ser
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.released || ss.series[st] != nil {
+		return ss.series[st]
+	}
+	now := time.Now().UnixNano()
+	if now < ss.refusedUntil {
+		return nil
+	}
+	k := s.view().kube
+	if k == nil {
+		return nil
+	}
+	ser := p.pods.Acquire(k.Namespace, k.Pod, k.Container, st.String())
+	if ser == nil {
+		ss.refusedUntil = now + int64(podSeriesRetry)
+		return nil
+	}
+	ss.series[st] = ser
+	return ser
 }
 
 // Start runs one reader per sink until Stop.

@@ -225,7 +225,10 @@ func (r *sinkRunner) runUntil(ctx context.Context, drain <-chan struct{}, stop *
 		var wait time.Duration
 		switch oldest := r.oldest(); {
 		case oldest != nil:
-			wait = max(time.Until(oldest.deadline), -1)
+			// next blocks without a timer on 0: a deadline reached is -1, "now".
+			if wait = time.Until(oldest.deadline); wait <= 0 {
+				wait = -1
+			}
 		case draining:
 			wait = drainPoll
 		}

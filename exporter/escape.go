@@ -54,8 +54,10 @@ func appendHelp(dst []byte, s string) []byte {
 	return dst
 }
 
-// appendLabels renders `n1="v1",n2="v2"` (no braces) for parallel names and values.
-func appendLabels(dst []byte, names []string, values []string) []byte {
+// appendPodLabels renders `n1="v1",n2="v2"` (no braces) for parallel names and values, and
+// returns the length of the first two (namespace and pod): the pod's prefix.
+func appendPodLabels(dst []byte, names []string, values []string) ([]byte, int) {
+	start, prefix := len(dst), 0
 	for i, n := range names {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -64,6 +66,9 @@ func appendLabels(dst []byte, names []string, values []string) []byte {
 		dst = append(dst, '=', '"')
 		dst = appendLabelValue(dst, values[i])
 		dst = append(dst, '"')
+		if i == 1 {
+			prefix = len(dst) - start
+		}
 	}
-	return dst
+	return dst, prefix
 }

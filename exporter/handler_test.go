@@ -1,14 +1,19 @@
 package exporter
 
 import (
+	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestHandler(t *testing.T) {
@@ -22,7 +27,7 @@ func TestHandler(t *testing.T) {
 	for i := range 2000 {
 		pods.Acquire("ns", fmt.Sprint("pod-", i), "app", "stdout").Add(uint64(i), 10)
 	}
-	srv := httptest.NewServer(Handler(reg, pods))
+	srv := httptest.NewServer(Handler(nil, reg, pods))
 	defer srv.Close()
 
 	tests := []struct {
@@ -85,7 +90,7 @@ func TestHandler(t *testing.T) {
 }
 
 func TestHandlerMethods(t *testing.T) {
-	h := Handler(nil, NewPodLogs())
+	h := Handler(nil, nil, NewPodLogs())
 	for _, tc := range []struct {
 		method string
 		status int
@@ -99,5 +104,31 @@ func TestHandlerMethods(t *testing.T) {
 		if rec.Code != tc.status {
 			t.Errorf("%s: status %d, want %d", tc.method, rec.Code, tc.status)
 		}
+	}
+}
+
+type failingGatherer struct{}
+
+func (failingGatherer) Gather() ([]*dto.MetricFamily, error) {
+	return nil, errors.New("collector broke")
+}
+
+// TestHandlerLogsThroughTheAgentsLogger: a gather error goes to the logger the agent passes (its
+// JSON handler), not to slog.Default, and the scrape is still served.
+func TestHandlerLogsThroughTheAgentsLogger(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&out, nil))
+	srv := httptest.NewServer(Handler(log, failingGatherer{}, NewPodLogs()))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %s", resp.Status)
+	}
+	if !strings.Contains(out.String(), `"component":"exporter"`) || !strings.Contains(out.String(), "collector broke") {
+		t.Errorf("agent log = %q, want the gather error as JSON with component=exporter", out.String())
 	}
 }

@@ -3,6 +3,7 @@ package exporter
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -23,25 +24,40 @@ type exposition struct {
 // parseProm parses b with the scraper's parser (model/textparse) and fails on any error.
 func parseProm(t testing.TB, b []byte) exposition {
 	t.Helper()
+	e, err := parsePromErr(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	return e
+}
+
+// parsePromErr parses a whole exposition; safe to call from any goroutine.
+func parsePromErr(b []byte) (exposition, error) {
+	e := exposition{samples: map[string]float64{}, help: map[string][]string{}, types: map[string][]model.MetricType{}}
 	p, err := textparse.New(b, ContentType, labels.NewSymbolTable(), textparse.ParserOptions{})
 	if err != nil {
-		t.Fatalf("textparse.New: %v", err)
+		return e, fmt.Errorf("textparse.New: %w", err)
 	}
-	e := exposition{samples: map[string]float64{}, help: map[string][]string{}, types: map[string][]model.MetricType{}}
 	for {
 		et, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			return e
+			return e, nil
 		}
 		if err != nil {
-			t.Fatalf("textparse: %v\n%s", err, b)
+			return e, fmt.Errorf("textparse: %w", err)
 		}
 		switch et {
 		case textparse.EntryHelp:
 			name, text := p.Help()
+			if len(e.help[string(name)]) > 0 {
+				return e, fmt.Errorf("HELP of %s twice", name)
+			}
 			e.help[string(name)] = append(e.help[string(name)], string(text))
 		case textparse.EntryType:
 			name, typ := p.Type()
+			if len(e.types[string(name)]) > 0 {
+				return e, fmt.Errorf("TYPE of %s twice", name)
+			}
 			e.types[string(name)] = append(e.types[string(name)], typ)
 		case textparse.EntrySeries:
 			_, _, v := p.Series()
@@ -49,7 +65,7 @@ func parseProm(t testing.TB, b []byte) exposition {
 			p.Labels(&l)
 			key := l.String()
 			if _, dup := e.samples[key]; dup {
-				t.Fatalf("series %s exposed twice", key)
+				return e, fmt.Errorf("series %s exposed twice", key)
 			}
 			e.samples[key] = v
 		}

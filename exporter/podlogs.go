@@ -23,11 +23,13 @@ var podLogLabels = []string{"namespace", "pod", "container", "stream"}
 // LogSeries counts one container stream's log lines. Add and AddDropped are safe for
 // concurrent use and lock-free; a nil *LogSeries counts nothing.
 type LogSeries struct {
-	seriesHead
+	seriesHead[*LogSeries]
 	lines   atomic.Uint64
 	bytes   atomic.Uint64
-	dropped [maxDropReasons]atomic.Pointer[dropCount]
+	dropped atomic.Pointer[dropSet] // nil until the first drop: most streams never drop
 }
+
+type dropSet [maxDropReasons]atomic.Pointer[dropCount]
 
 type dropCount struct {
 	reason string
@@ -60,19 +62,30 @@ func (s *LogSeries) AddDropped(reason string, n uint64) {
 	s.dropSlot(maxDropReasons-1, DropReasonOther).n.Add(n)
 }
 
+func (s *LogSeries) reset() {
+	s.lines.Store(0)
+	s.bytes.Store(0)
+	s.dropped.Store(nil)
+}
+
 // dropSlot returns slot i's counter if it is reason's, claiming the slot if it is empty; nil
 // if another reason holds it.
 func (s *LogSeries) dropSlot(i int, reason string) *dropCount {
-	c := s.dropped[i].Load()
+	set := s.dropped.Load()
+	if set == nil {
+		s.dropped.CompareAndSwap(nil, new(dropSet))
+		set = s.dropped.Load()
+	}
+	c := set[i].Load()
 	if c == nil {
 		label := []byte(`,reason="`)
 		label = appendLabelValue(label, reason)
 		label = append(label, '"')
 		fresh := &dropCount{reason: reason, label: string(label)}
-		if s.dropped[i].CompareAndSwap(nil, fresh) {
+		if set[i].CompareAndSwap(nil, fresh) {
 			return fresh
 		}
-		c = s.dropped[i].Load()
+		c = set[i].Load()
 	}
 	if c.reason == reason {
 		return c
@@ -87,21 +100,27 @@ type PodLogs struct {
 	t *table[LogSeries, *LogSeries]
 }
 
-// NewPodLogs returns an empty set of per-pod log series.
-func NewPodLogs() *PodLogs {
-	return &PodLogs{t: newTable(podLogLabels,
+// NewPodLogs returns an empty set of per-pod log series with no series budget.
+func NewPodLogs() *PodLogs { return newPodLogs(nil) }
+
+func newPodLogs(b *budget) *PodLogs {
+	return &PodLogs{t: newTable(podLogLabels, b,
 		counterFamily(PodLogLinesName, "Log lines read per container stream.",
 			func(s *LogSeries) uint64 { return s.lines.Load() }),
 		counterFamily(PodLogBytesName, "Log bytes read per container stream.",
 			func(s *LogSeries) uint64 { return s.bytes.Load() }),
 		newFamily(PodLogDroppedName, "Log records dropped per container stream, by reason.", typeCounter,
 			appendDropped),
-	)}
+	).withWeight(2)} // lines and bytes; drops add at most maxDropReasons per stream that dropped
 }
 
 func appendDropped(dst []byte, name string, s *LogSeries) []byte {
-	for i := range s.dropped {
-		if c := s.dropped[i].Load(); c != nil {
+	set := s.dropped.Load()
+	if set == nil {
+		return dst
+	}
+	for i := range set {
+		if c := set[i].Load(); c != nil {
 			dst = appendUintSample(dst, name, s.labels, c.label, c.n.Load())
 		}
 	}
@@ -109,15 +128,17 @@ func appendDropped(dst []byte, name string, s *LogSeries) []byte {
 }
 
 // Acquire returns the series for the label set, creating it (its label text rendered once) or
-// taking one more reference on the existing one. Pair every Acquire with a Release. Safe for
+// taking one more reference on the existing one. Pair every Acquire with a Release. It returns
+// nil, which counts nothing, when a new series would exceed the series budget. Safe for
 // concurrent use.
 func (p *PodLogs) Acquire(namespace, pod, container, stream string) *LogSeries {
 	return p.t.acquire(namespace, pod, container, stream)
 }
 
-// Release drops a reference taken by Acquire. When the last one is gone the series is written
-// by exactly one more scrape (its final values are seen) and then removed; counts added after
-// the last Release may be lost. A nil series is ignored.
+// Release drops a reference taken by Acquire; the series must not be used after. When the last
+// one is gone, and the pod is not held by the watch (Pods.PodSeen), the series is removed by the
+// first scrape at least two scrape intervals later, which writes its final values; counts added
+// after the last Release may be lost. A nil series is ignored.
 func (p *PodLogs) Release(s *LogSeries) {
 	if s == nil {
 		return

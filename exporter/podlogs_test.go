@@ -6,7 +6,9 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
@@ -109,79 +111,122 @@ func TestNilSeriesIsANoop(t *testing.T) {
 	NewPodLogs().Release(nil)
 }
 
-// lifecycle steps: acquire/release a series by name, add to it, or scrape and check which
-// series are present with which lines value.
+// fakeClock is a table clock the test moves; safe for concurrent readers.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Unix(1_000_000, 0).UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time         { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) add(d time.Duration)    { c.ns.Add(int64(d)) }
+func (c *fakeClock) install(p *Pods) *Pods  { p.logs.t.now = c.now; return p }
+func (c *fakeClock) installLogs(p *PodLogs) { p.t.now = c.now }
+
+// lifecycle steps: acquire/release a series by pod name, add to it, tell the watch a pod was
+// seen or deleted, or scrape (10 s after the previous step: the scrape interval the table
+// learns) and check which series are present with which lines value.
 func TestPodLogsLifecycle(t *testing.T) {
 	type step struct {
-		op   string // acquire, release, add, scrape
+		op   string // acquire, release, add, scrape, seen, deleted, deleted-old-uid
 		pod  string
 		want map[string]float64 // scrape: pod -> lines
 	}
+	acq := func(pod string) step { return step{op: "acquire", pod: pod} }
+	rel := func(pod string) step { return step{op: "release", pod: pod} }
+	add := func(pod string) step { return step{op: "add", pod: pod} }
+	scr := func(want map[string]float64) step { return step{op: "scrape", want: want} }
+	type m = map[string]float64
 	tests := []struct {
 		name  string
 		steps []step
 	}{
-		{"released series is scraped once more, then gone", []step{
-			{op: "acquire", pod: "a"}, {op: "add", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 1}},
-			{op: "add", pod: "a"}, {op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 2}},
-			{op: "scrape", want: map[string]float64{}},
+		{"a released series is scraped for two intervals more, then gone", []step{
+			acq("a"), add("a"), scr(m{"a": 1}), scr(m{"a": 1}), // interval learned: 10 s
+			add("a"), rel("a"),
+			scr(m{"a": 2}), // 10 s after the release
+			scr(m{"a": 2}), // 20 s: two intervals, written a last time and removed
+			scr(m{}),
 		}},
-		{"release without any scrape in between still gets its scrape", []step{
-			{op: "acquire", pod: "a"}, {op: "add", pod: "a"}, {op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 1}},
-			{op: "scrape", want: map[string]float64{}},
+		{"until an interval is known, a released series waits", []step{
+			acq("a"), add("a"), rel("a"),
+			scr(m{"a": 1}), // no interval yet
+			scr(m{"a": 1}), // interval 10 s, released 20 s ago: last scrape
+			scr(m{}),
 		}},
 		{"a second reference keeps the series", []step{
-			{op: "acquire", pod: "a"}, {op: "acquire", pod: "a"}, {op: "add", pod: "a"},
-			{op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 1}},
-			{op: "scrape", want: map[string]float64{"a": 1}},
-			{op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 1}},
-			{op: "scrape", want: map[string]float64{}},
+			acq("a"), acq("a"), add("a"), rel("a"),
+			scr(m{"a": 1}), scr(m{"a": 1}), scr(m{"a": 1}),
+			rel("a"),
+			scr(m{"a": 1}), scr(m{"a": 1}), scr(m{}),
 		}},
-		{"re-acquired before its last scrape keeps its values", []step{
-			{op: "acquire", pod: "a"}, {op: "add", pod: "a"}, {op: "release", pod: "a"},
-			{op: "acquire", pod: "a"}, {op: "add", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 2}},
-			{op: "scrape", want: map[string]float64{"a": 2}},
+		{"re-acquired before its removal keeps its values", []step{
+			acq("a"), add("a"), rel("a"), scr(m{"a": 1}),
+			acq("a"), add("a"),
+			scr(m{"a": 2}), scr(m{"a": 2}), scr(m{"a": 2}),
 		}},
 		{"re-acquired after removal starts from zero", []step{
-			{op: "acquire", pod: "a"}, {op: "add", pod: "a"}, {op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 1}},
-			{op: "acquire", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 0}},
+			acq("a"), add("a"), rel("a"), scr(m{"a": 1}), scr(m{"a": 1}), scr(m{}),
+			acq("a"),
+			scr(m{"a": 0}),
 		}},
 		{"released, revived, released again is removed once", []step{
-			{op: "acquire", pod: "a"}, {op: "acquire", pod: "b"},
-			{op: "release", pod: "a"}, {op: "acquire", pod: "a"}, {op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"a": 0, "b": 0}},
-			{op: "scrape", want: map[string]float64{"b": 0}},
+			acq("a"), acq("b"), rel("a"), acq("a"), rel("a"),
+			scr(m{"a": 0, "b": 0}), scr(m{"a": 0, "b": 0}), scr(m{"b": 0}),
 		}},
 		{"extra releases are ignored", []step{
-			{op: "acquire", pod: "a"}, {op: "release", pod: "a"}, {op: "release", pod: "a"},
-			{op: "acquire", pod: "b"},
-			{op: "scrape", want: map[string]float64{"a": 0, "b": 0}},
-			{op: "release", pod: "a"},
-			{op: "scrape", want: map[string]float64{"b": 0}},
+			acq("a"), rel("a"), rel("a"), acq("b"),
+			scr(m{"a": 0, "b": 0}), scr(m{"a": 0, "b": 0}),
+			rel("a"),
+			scr(m{"b": 0}),
+		}},
+		{"a watched pod keeps its unreferenced series until deleted", []step{
+			{op: "seen", pod: "a"}, acq("a"), add("a"), rel("a"),
+			scr(m{"a": 1}), scr(m{"a": 1}), scr(m{"a": 1}), scr(m{"a": 1}),
+			{op: "deleted", pod: "a"},
+			scr(m{"a": 1}), scr(m{"a": 1}), scr(m{}),
+		}},
+		{"a deleted pod's series stay while its files are read", []step{
+			{op: "seen", pod: "a"}, acq("a"), {op: "deleted", pod: "a"},
+			scr(m{"a": 0}), scr(m{"a": 0}), scr(m{"a": 0}),
+			add("a"), rel("a"),
+			scr(m{"a": 1}), scr(m{"a": 1}), scr(m{}),
+		}},
+		{"a deletion of an older pod of the same name is ignored", []step{
+			{op: "seen", pod: "a"}, acq("a"), rel("a"),
+			{op: "deleted-old-uid", pod: "a"},
+			scr(m{"a": 0}), scr(m{"a": 0}), scr(m{"a": 0}), scr(m{"a": 0}),
+		}},
+		{"the watch seeing a pod revives its doomed series", []step{
+			acq("a"), add("a"), rel("a"), scr(m{"a": 1}),
+			{op: "seen", pod: "a"},
+			scr(m{"a": 1}), scr(m{"a": 1}), scr(m{"a": 1}),
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewPodLogs()
+			clock := newFakeClock()
+			p := newTestPods(clock, Options{})
 			held := map[string]*LogSeries{}
 			for i, st := range tc.steps {
 				switch st.op {
 				case "acquire":
-					held[st.pod] = p.Acquire("ns", st.pod, "c", "stdout")
+					held[st.pod] = p.Logs().Acquire("ns", st.pod, "c", "stdout")
 				case "release":
-					p.Release(held[st.pod])
+					p.Logs().Release(held[st.pod])
 				case "add":
 					held[st.pod].Add(1, 10)
+				case "seen":
+					p.PodSeen(PodInfo{Namespace: "ns", Name: st.pod, UID: "uid-" + st.pod})
+				case "deleted":
+					p.PodDeleted("ns", st.pod, "uid-"+st.pod)
+				case "deleted-old-uid":
+					p.PodDeleted("ns", st.pod, "older-uid")
 				case "scrape":
-					e := parseProm(t, scrape(t, p))
+					clock.add(10 * time.Second)
+					e := parseProm(t, scrape(t, p.Logs()))
 					got := map[string]float64{}
 					for pod := range st.want {
 						if v, ok := e.samples[podKey(PodLogLinesName, "ns", pod, "c", "stdout")]; ok {
@@ -191,8 +236,8 @@ func TestPodLogsLifecycle(t *testing.T) {
 					if len(e.samples) != 2*len(st.want) || fmt.Sprint(got) != fmt.Sprint(st.want) {
 						t.Fatalf("step %d: scrape has %d samples %v, want lines %v", i, len(e.samples), got, st.want)
 					}
-					if p.Len() > len(st.want) {
-						t.Fatalf("step %d: %d series held after scrape, want <= %d", i, p.Len(), len(st.want))
+					if n := p.logs.t.len(); n > len(st.want) {
+						t.Fatalf("step %d: %d series held after scrape, want <= %d", i, n, len(st.want))
 					}
 				}
 			}
@@ -231,6 +276,8 @@ func TestWriteToReportsWriterErrors(t *testing.T) {
 // -race) and checks that the long-lived series end with exact totals.
 func TestConcurrentScrapeAddChurn(t *testing.T) {
 	p := NewPodLogs()
+	clock := newFakeClock()
+	clock.installLogs(p)
 	const workers, iters = 4, 2000
 	stable := make([]*LogSeries, workers)
 	for i := range stable {
@@ -289,8 +336,11 @@ func TestConcurrentScrapeAddChurn(t *testing.T) {
 			t.Errorf("%s dropped = %v, want %d", pod, got, iters)
 		}
 	}
-	// All churn series were released: after the scrape above, they are gone.
-	scrape(t, p)
+	// All churn series were released: once they waited their time, a scrape removes them.
+	for range 3 {
+		clock.add(10 * time.Second)
+		scrape(t, p)
+	}
 	if p.Len() != workers {
 		t.Errorf("%d series held, want %d", p.Len(), workers)
 	}

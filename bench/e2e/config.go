@@ -12,7 +12,8 @@ import (
 // containers/*.log tailed from head, a group-committed buffer, and one file sink per output
 // (outs[0] is sink "local"). With several outputs, routes split the tree's namespaces among
 // them, so each sink gets a share of the records (the fan-out case: a reader per sink).
-func writeConfig(path, dataDir, treeDir string, outs []string, listen string) error {
+// multiline, when set, is the tail input's multiline.detect.
+func writeConfig(path, dataDir, treeDir string, outs []string, listen, multiline string) error {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // JSON strings are YAML
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_name: bench\n")
@@ -23,6 +24,9 @@ func writeConfig(path, dataDir, treeDir string, outs []string, listen string) er
 	fmt.Fprintf(&b, "kubernetes:\n  enabled: false\n")
 	fmt.Fprintf(&b, "inputs:\n  - name: pods\n    type: tail\n    paths: [%s]\n    format: auto\n    read_from: head\n",
 		q(treeDir+"/containers/*.log"))
+	if multiline != "" {
+		fmt.Fprintf(&b, "    multiline: {detect: [%s]}\n", multiline)
+	}
 	names := []string{"local", "second", "third"}
 	if len(outs) > 1 {
 		// bench/gen's namespaces, dealt round-robin to the sinks; the last route takes the rest.

@@ -26,6 +26,8 @@ type options struct {
 	NoWarm  bool
 	Label   string
 	Sinks   int // file sinks, splitting the namespaces by routes (1: one sink takes all)
+	// Multiline, when set, turns the tail input's multiline joining on with these detectors.
+	Multiline string
 
 	Env  []string      // extra environment for the binary (tests)
 	Poll time.Duration // /metrics poll interval; 100ms when zero
@@ -60,6 +62,9 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 	m, err := readManifest(o.Data)
 	if err != nil {
 		return nil, err
+	}
+	if o.Multiline != "" && m.TotalRecordsJoined > 0 {
+		m.TotalRecords = m.TotalRecordsJoined // each stack trace comes out as one record
 	}
 	bin, err := filepath.Abs(o.Bin)
 	if err != nil {
@@ -125,7 +130,7 @@ func runOnce(ctx context.Context, o options, bin, data string, m *manifest, dir 
 	for i := 2; i <= o.Sinks; i++ {
 		outs = append(outs, filepath.Join(outDir, fmt.Sprintf("out-%d.jsonl", i)))
 	}
-	if err := writeConfig(cfg, dataDir, data, outs, addr); err != nil {
+	if err := writeConfig(cfg, dataDir, data, outs, addr, o.Multiline); err != nil {
 		return r, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "tailgate.log"))

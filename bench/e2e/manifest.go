@@ -16,7 +16,9 @@ type manifest struct {
 	TotalBytes   int64  `json:"total_bytes"`
 	TotalLines   int64  `json:"total_lines"`
 	TotalRecords int64  `json:"total_records"`
-	Files        []struct {
+	// TotalRecordsJoined counts each stack trace once (bench/gen -trace-frac); 0 in older trees.
+	TotalRecordsJoined int64 `json:"total_records_joined"`
+	Files              []struct {
 		Path string `json:"path"`
 	} `json:"files"`
 }

@@ -23,8 +23,27 @@ func writeFile(c config, f *fileStat) error {
 	r := rand.New(rand.NewPCG(f.seed, uint64(c.Seed)))
 	ts := base.Add(time.Duration(r.IntN(1e9)))
 	var payload, line []byte
+	var trace [][]byte
 	for f.Bytes < f.budget {
 		ts = ts.Add(time.Duration(20_000 + r.IntN(2_000_000)))
+		if c.TraceFrac > 0 && r.Float64() < c.TraceFrac {
+			// A plain-text stack trace on stderr, one line per frame, as a runtime prints an
+			// uncaught exception: a multiline stage joins it into one record.
+			trace = appendTrace(trace[:0], r)
+			for _, l := range trace {
+				line = appendLine(line[:0], c.Format, ts, "stderr", l, true)
+				if _, err := w.Write(line); err != nil {
+					return fmt.Errorf("file %s: %w", f.Path, err)
+				}
+				f.Bytes += int64(len(line))
+				f.Lines++
+				f.Records++
+			}
+			f.Traces++
+			f.TraceLines += int64(len(trace))
+			f.StderrRecords += int64(len(trace))
+			continue
+		}
 		var level string
 		long := r.Float64() < c.LongFrac
 		if long {

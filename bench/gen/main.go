@@ -28,6 +28,7 @@ func main() {
 	flag.Float64Var(&c.LongFrac, "long-frac", 0.01, "share of records longer than -chunk bytes, split into partial lines")
 	flag.IntVar(&c.Chunk, "chunk", 16<<10, "runtime split size of long records (containerd and dockerd: 16KiB)")
 	flag.Float64Var(&c.StderrFrac, "stderr-frac", 0.15, "share of records on stderr")
+	flag.Float64Var(&c.TraceFrac, "trace-frac", 0, "share of records that are plain-text stack traces on stderr (Java, Python, Go; one line per frame)")
 	flag.Float64Var(&c.Skew, "skew", 0.8, "file i gets a share ~ 1/(i+1)^skew of the bytes (0 = equal)")
 	flag.IntVar(&c.Workers, "workers", runtime.GOMAXPROCS(0), "files written in parallel")
 	flag.Parse()
@@ -52,8 +53,8 @@ func run(c config, size string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("format=%s files=%d bytes=%d (%.1f MiB) lines=%d records=%d partial_lines=%d in %.1fs\n",
+	fmt.Printf("format=%s files=%d bytes=%d (%.1f MiB) lines=%d records=%d partial_lines=%d traces=%d trace_lines=%d records_joined=%d in %.1fs\n",
 		m.Format, m.TotalFiles, m.TotalBytes, float64(m.TotalBytes)/(1<<20), m.TotalLines, m.TotalRecords,
-		m.TotalPartials, time.Since(start).Seconds())
+		m.TotalPartials, m.TotalTraces, m.TotalTraceLines, m.TotalRecordsJoined, time.Since(start).Seconds())
 	return nil
 }

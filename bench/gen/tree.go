@@ -21,6 +21,7 @@ type config struct {
 	LongFrac     float64
 	Chunk        int
 	StderrFrac   float64
+	TraceFrac    float64
 	Skew         float64
 	Workers      int
 }
@@ -39,6 +40,8 @@ type fileStat struct {
 	Partials      int64  `json:"partial_lines"`
 	LongRecords   int64  `json:"long_records"`
 	StderrRecords int64  `json:"stderr_records"`
+	Traces        int64  `json:"traces"`      // stack traces: one record each once joined
+	TraceLines    int64  `json:"trace_lines"` // their lines: one record each when not joined
 
 	budget int64
 	seed   uint64
@@ -46,16 +49,21 @@ type fileStat struct {
 
 // manifest is DIR/manifest.json. Its total_* keys match the shared benchmark kit's manifest.
 type manifest struct {
-	Format        string     `json:"format"`
-	Root          string     `json:"root"`
-	Seed          int64      `json:"seed"`
-	Payload       string     `json:"payload"` // "json": every record's message is one JSON object
-	TotalFiles    int        `json:"total_files"`
-	TotalBytes    int64      `json:"total_bytes"`
-	TotalLines    int64      `json:"total_lines"`
-	TotalRecords  int64      `json:"total_records"`
-	TotalPartials int64      `json:"total_partial_lines"`
-	Files         []fileStat `json:"files"`
+	Format        string `json:"format"`
+	Root          string `json:"root"`
+	Seed          int64  `json:"seed"`
+	Payload       string `json:"payload"` // "json": every record's message is one JSON object
+	TotalFiles    int    `json:"total_files"`
+	TotalBytes    int64  `json:"total_bytes"`
+	TotalLines    int64  `json:"total_lines"`
+	TotalRecords  int64  `json:"total_records"`
+	TotalPartials int64  `json:"total_partial_lines"`
+	// Stack traces (-trace-frac): total_records counts each of their lines as a record (no
+	// multiline joining); total_records_joined counts each trace once (multiline joining on).
+	TotalTraces        int64      `json:"total_traces"`
+	TotalTraceLines    int64      `json:"total_trace_lines"`
+	TotalRecordsJoined int64      `json:"total_records_joined"`
+	Files              []fileStat `json:"files"`
 }
 
 var (
@@ -77,8 +85,8 @@ func (c config) validate() error {
 		return fmt.Errorf("payload-bytes %d: want at least 50", c.PayloadBytes)
 	case c.Chunk < 64:
 		return fmt.Errorf("chunk %d: want at least 64", c.Chunk)
-	case c.LongFrac < 0 || c.LongFrac > 1 || c.StderrFrac < 0 || c.StderrFrac > 1:
-		return fmt.Errorf("long-frac and stderr-frac are shares between 0 and 1")
+	case c.LongFrac < 0 || c.LongFrac > 1 || c.StderrFrac < 0 || c.StderrFrac > 1 || c.TraceFrac < 0 || c.TraceFrac > 1:
+		return fmt.Errorf("long-frac, stderr-frac and trace-frac are shares between 0 and 1")
 	}
 	return nil
 }
@@ -104,12 +112,18 @@ func generate(c config) (*manifest, error) {
 		return nil, err
 	}
 	m := &manifest{Format: c.Format, Root: root, Seed: c.Seed, Payload: "json", Files: files, TotalFiles: len(files)}
+	if c.TraceFrac > 0 {
+		m.Payload = "mixed" // trace lines are plain text
+	}
 	for _, f := range files {
 		m.TotalBytes += f.Bytes
 		m.TotalLines += f.Lines
 		m.TotalRecords += f.Records
 		m.TotalPartials += f.Partials
+		m.TotalTraces += f.Traces
+		m.TotalTraceLines += f.TraceLines
 	}
+	m.TotalRecordsJoined = m.TotalRecords - m.TotalTraceLines + m.TotalTraces
 	out, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)

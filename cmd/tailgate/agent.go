@@ -16,6 +16,7 @@ import (
 
 	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/filter"
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
@@ -30,17 +31,23 @@ type agent struct {
 	cfg      *collector.Config
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	pods     *exporter.PodLogs
+	pods     *exporter.Pods
 	metrics  *collector.Metrics
 	pipeline *collector.Pipeline
 	inputs   []collector.Input
+	filters  []*filter.Rules // per input, nil when it has no filters or redact rules
 	srv      *http.Server
 	ln       net.Listener
 	ready    atomic.Bool
 }
 
 func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), pods: exporter.NewPodLogs()}
+	maxSeries := cfg.Metrics.MaxSeries
+	if maxSeries == 0 {
+		maxSeries = -1 // the config's 0 is no limit
+	}
+	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(),
+		pods: exporter.NewPods(exporter.Options{MaxSeries: maxSeries, Logger: log.With("component", "exporter")})}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = collector.NewMetrics(a.reg)
 
@@ -77,7 +84,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		Routes:  cfg.Routes,
 		Sinks:   sinks,
 		Metrics: a.metrics,
-		Pods:    podLogs{a.pods},
+		Pods:    podLogs{a.pods.Logs()},
 		Logger:  log,
 	})
 	if err != nil {
@@ -93,7 +100,16 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			p.Stop(context.Background())
 			return nil, err
 		}
+		rules, err := filter.Compile(ic.Filters, ic.Redact)
+		if err != nil {
+			p.Stop(context.Background())
+			return nil, fmt.Errorf("input %s: %w", ic.Name, err)
+		}
+		if t, ok := in.(*tail.Input); ok {
+			t.SetProgress(a.pods) // per-container written/read/lag
+		}
 		a.inputs = append(a.inputs, in)
+		a.filters = append(a.filters, rules)
 	}
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
@@ -102,7 +118,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
+		mux.Handle("/metrics", exporter.Handler(a.log, a.reg, a.pods))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
@@ -228,14 +244,27 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 	a.pipeline.Start(context.WithoutCancel(ctx))
+	resCtx, stopResources := context.WithCancel(context.WithoutCancel(ctx))
+	resDone := make(chan struct{})
+	go func() {
+		defer close(resDone)
+		pr := a.cfg.Metrics.PodResources
+		a.pods.RunResources(resCtx, exporter.ResourceOptions{LogDir: pr.LogDir, Interval: pr.Interval.D(),
+			Cgroup: pr.Cgroup, CgroupRoot: pr.CgroupRoot})
+	}()
+	defer func() { stopResources(); <-resDone }()
 	inCtx, stopInputs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(a.inputs))
-	for _, in := range a.inputs {
+	for i, in := range a.inputs {
+		var out collector.Emitter = a.pipeline.Emitter(in.Name())
+		if a.filters[i] != nil {
+			out = filter.NewEmitter(out, a.filters[i], a.metrics.InputRedactions.WithLabelValues(in.Name()))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := in.Run(inCtx, a.pipeline.Emitter(in.Name())); err != nil {
+			if err := in.Run(inCtx, out); err != nil {
 				errs <- fmt.Errorf("input %s: %w", in.Name(), err)
 			}
 		}()
@@ -271,7 +300,10 @@ func (a *agent) run(ctx context.Context) error {
 type podLogs struct{ *exporter.PodLogs }
 
 func (p podLogs) Acquire(namespace, pod, container, stream string) collector.PodSeries {
-	return p.PodLogs.Acquire(namespace, pod, container, stream)
+	if s := p.PodLogs.Acquire(namespace, pod, container, stream); s != nil {
+		return s
+	}
+	return nil // refused by the series budget: an untyped nil, so the pipeline sees it
 }
 
 func (p podLogs) Release(s collector.PodSeries) {

@@ -156,6 +156,7 @@ func demoConfig(dir, listen string) *collector.Config {
 	cfg.NodeName = "demo-node"
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Metrics.Listen = listen
+	cfg.Metrics.PodResources.LogDir = filepath.Join(dir, "pods")
 	cfg.Buffer.MaxBytes = 256 << 20
 	cfg.Buffer.SegmentBytes = 8 << 20
 	in := collector.InputConfig{Name: "pods", Type: "tail", Paths: []string{filepath.Join(dir, "containers", "*.log")}, ParseJSON: true}

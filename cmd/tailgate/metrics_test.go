@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tailgate-dev/tailgate/collector"
 	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/internal/exposition"
 )
 
 // scrape reads /metrics with Prometheus' own text parser: name+labels -> value.
@@ -58,6 +60,26 @@ func series(name string, kv ...string) string {
 	return labels.FromStrings(append([]string{"__name__", name}, kv...)...).String()
 }
 
+// runAgentInProcess builds and runs the agent for cfg until the test ends, then stops it and
+// expects a clean stop.
+func runAgentInProcess(t *testing.T, cfg *collector.Config) *agent {
+	t.Helper()
+	a, err := newAgent(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent stopped with %v", err)
+		}
+	})
+	return a
+}
+
 // TestAgentMetricsAndHealth runs the agent in-process on a small pod log tree and checks the
 // contract metric names with the values the pipeline must have reached.
 func TestAgentMetricsAndHealth(t *testing.T) {
@@ -82,30 +104,24 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	cfg.Inputs = []collector.InputConfig{{Name: "pods", Type: "tail", Paths: []string{filepath.Join(dir, "containers", "*.log")}}}
 	collector.ApplyInputDefaults(&cfg.Inputs[0])
 	cfg.Sinks = []collector.SinkConfig{{Name: "local", Type: "file", Path: filepath.Join(dir, "out.jsonl")}}
-	a, err := newAgent(context.Background(), &cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent stopped with %v", err)
-		}
-	}()
+	cfg.Metrics.PodResources.LogDir = filepath.Join(dir, "pods")
+	a := runAgentInProcess(t, &cfg)
 	addr := a.MetricsAddr()
 	sent := series("tailgate_sink_records_total", "sink", "local", "result", "sent")
+	ctr := func(name string) string {
+		return series(name, "namespace", "shop", "pod", "cart-1", "container", "app")
+	}
+	size := float64(lines.Len())
+	read := ctr("tailgate_pod_log_read_bytes_total")
 	deadline := time.Now().Add(20 * time.Second)
 	var m map[string]float64
 	for {
 		m = scrape(t, addr)
-		if m[sent] == 100 {
+		if m[sent] == 100 && m[read] == size {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sent = %v, want 100", m[sent])
+			t.Fatalf("sent = %v, want 100; read bytes = %v, want %v", m[sent], m[read], size)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -116,11 +132,25 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 		series("tailgate_pod_log_lines_total", "namespace", "shop", "pod", "cart-1", "container", "app", "stream", "stderr"): 25,
 		series("tailgate_buffer_oldest_age_seconds", "sink", "local"):                                                        0,
 		series("tailgate_tail_lag_bytes", "input", "pods"):                                                                   0,
+		ctr("tailgate_pod_log_written_bytes_total"):                                                                          size,
+		ctr("tailgate_pod_log_lag_bytes"):                                                                                    0,
+		ctr("tailgate_pod_log_disk_bytes"):                                                                                   size,
+		ctr("tailgate_pod_log_disk_files"):                                                                                   1,
+		ctr("tailgate_pod_container_restarts"):                                                                               0,
+		series("tailgate_exporter_series"):                                                                                   2*2 + 3 + 3, // two log streams, tail progress, disk
+		series("tailgate_exporter_series_limit"):                                                                             100_000,
+		series("tailgate_exporter_series_refused_total"):                                                                     0,
+	}
+	if _, ok := m[series("tailgate_pod_log_lines_total", "namespace", "shop", "pod", "cart-1", "container", "app", "stream", "app")]; ok {
+		t.Error("a tailed container has an app stream series")
 	}
 	for k, v := range want {
 		if got, ok := m[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
+	}
+	if got := m[series("tailgate_buffer_max_bytes")]; got != float64(cfg.Buffer.MaxBytes) {
+		t.Errorf("tailgate_buffer_max_bytes = %v, want %d", got, cfg.Buffer.MaxBytes)
 	}
 	if _, ok := m[series("tailgate_buffer_bytes")]; !ok {
 		t.Error("tailgate_buffer_bytes missing")
@@ -140,5 +170,34 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	// pprof is off unless metrics.pprof asks for it.
 	if resp, err := http.Get("http://" + addr + "/debug/pprof/"); err != nil || resp.StatusCode != 404 {
 		t.Errorf("/debug/pprof/ by default: %v %v, want 404", err, resp)
+	}
+}
+
+// internal/exposition, which the deploy/ rules and dashboard tests check their metric names
+// against, must know exactly the families the agent serves.
+func TestExpositionNamesMatchTheAgent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := collector.DefaultConfig()
+	cfg.NodeName, cfg.DataDir, cfg.Metrics.Listen = "n1", filepath.Join(dir, "data"), ""
+	cfg.Inputs = []collector.InputConfig{{Name: "pods", Type: "tail", Paths: []string{filepath.Join(dir, "*.log")}}}
+	collector.ApplyInputDefaults(&cfg.Inputs[0])
+	cfg.Sinks = []collector.SinkConfig{{Name: "local", Type: "file", Path: filepath.Join(dir, "out.jsonl")}}
+	a, err := newAgent(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.pipeline.Stop(context.Background())
+	got, err := exposition.Described(a.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, a.pods.Families()...)
+	slices.Sort(got)
+	want, err := exposition.Agent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the agent serves\n%v\ninternal/exposition knows\n%v", got, want)
 	}
 }

@@ -39,33 +39,70 @@ func BenchmarkParseDocker(b *testing.B) {
 	}
 }
 
-// BenchmarkHandleLine is the whole per-line path of a reader: parse, join, copy into the batch.
+var benchJSONCRI = []byte(`2026-11-23T03:00:00.123456789Z stdout F {"level":"info","ts":"2026-11-23T03:00:00.123Z","logger":"http","msg":"request completed","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","method":"GET","path":"/api/v1/orders/4711","status":200,"latency_ms":12.5}`)
+
+// benchTrace is a Java trace as CRI lines on stderr, with the JSON line that ends it.
+var benchTrace = func() [][]byte {
+	lines := []string{"java.lang.IllegalStateException: order 4711 in unexpected state"}
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf("\tat com.example.shop.OrderService.place(OrderService.java:%d)", 100+i))
+	}
+	lines = append(lines, "Caused by: java.io.IOException: connection reset", "\tat com.example.Net.read(Net.java:7)", "\t... 21 more")
+	var out [][]byte
+	for _, l := range lines {
+		out = append(out, []byte("2026-11-23T03:00:00.123456789Z stderr F "+l))
+	}
+	return append(out, []byte("2026-11-23T03:00:00.123456789Z stderr F "+string(benchJSONCRI[40:])))
+}()
+
+// BenchmarkHandleLine is the whole per-line path of a reader: parse, join, copy into the batch,
+// without and with multiline joining (every built-in detector), on lines that start no trace
+// (an access line, a JSON line) and on a Java trace.
 func BenchmarkHandleLine(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		line []byte
-	}{{"cri", benchCRI}, {"docker", benchDocker}} {
-		b.Run(tc.name, func(b *testing.B) {
-			in, err := New(collector.InputConfig{Name: "pods", Paths: []string{"/x/*.log"}}, "n", nil, nil)
-			if err != nil {
-				b.Fatal(err)
+		name  string
+		lines [][]byte
+	}{{"cri", [][]byte{benchCRI}}, {"docker", [][]byte{benchDocker}}, {"json", [][]byte{benchJSONCRI}}, {"trace", benchTrace}} {
+		for _, ml := range []bool{false, true} {
+			name := tc.name
+			if ml {
+				name += "/multiline"
 			}
-			r := newReader(in)
-			r.out = nopEmitter{}
-			s := &stream{path: "/x/a.log"}
-			f := r.newFile(s, fileID{1, 2}, "/x/a.log", 7, 0)
-			b.SetBytes(int64(len(tc.line)))
-			b.ReportAllocs()
-			var off int64
-			for b.Loop() {
-				r.handleLine(s, f, tc.line, off, off+int64(len(tc.line))+1, false)
-				off += int64(len(tc.line)) + 1
-				if len(r.batch.Records) >= flushRecords {
-					r.batch.Reset()
-					r.arena = r.arena[:0]
+			b.Run(name, func(b *testing.B) {
+				cfg := collector.InputConfig{Name: "pods", Paths: []string{"/x/*.log"}}
+				if ml {
+					cfg.Multiline.Detect = []string{"all"}
 				}
-			}
-		})
+				in, err := New(cfg, "n", nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := newReader(in)
+				r.out = nopEmitter{}
+				s := &stream{path: "/x/a.log"}
+				if in.multiline != nil {
+					s.held[collector.StreamStdout] = newHeld(in.multiline)
+					s.held[collector.StreamStderr] = newHeld(in.multiline)
+				}
+				f := r.newFile(s, fileID{1, 2}, "/x/a.log", 7, 0)
+				var size int
+				for _, l := range tc.lines {
+					size += len(l) + 1
+				}
+				b.SetBytes(int64(size / len(tc.lines)))
+				b.ReportAllocs()
+				var off int64
+				for i := 0; b.Loop(); i++ {
+					line := tc.lines[i%len(tc.lines)]
+					r.handleLine(s, f, line, off, off+int64(len(line))+1, false)
+					off += int64(len(line)) + 1
+					if len(r.batch.Records) >= flushRecords {
+						r.batch.Reset()
+						r.arena = r.arena[:0]
+					}
+				}
+			})
+		}
 	}
 }
 

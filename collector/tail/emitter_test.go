@@ -31,6 +31,15 @@ type fakeEmitter struct {
 	dropped  map[string]int
 	released map[*collector.Source]int
 	batches  int
+	// snaps, when keepSnaps is set, is the state and record count after each batch: where a
+	// crash after that batch would restart from.
+	keepSnaps bool
+	snaps     []emitSnap
+}
+
+type emitSnap struct {
+	state   map[string][]byte
+	records int
 }
 
 func newFakeEmitter(state map[string][]byte) *fakeEmitter {
@@ -58,6 +67,9 @@ func (e *fakeEmitter) Emit(ctx context.Context, b *collector.Batch) (collector.D
 		} else {
 			e.state[s.Key] = append([]byte(nil), s.Value...)
 		}
+	}
+	if e.keepSnaps {
+		e.snaps = append(e.snaps, emitSnap{state: maps.Clone(e.state), records: len(e.records)})
 	}
 	return durableNow{}, nil
 }

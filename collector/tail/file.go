@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 // fingerprintLen is how many leading bytes identify a file's content, to tell inode reuse
@@ -33,11 +34,15 @@ type file struct {
 	streamPath string
 
 	readOff int64 // offset after the last whole line handled
-	skip    int64 // records ending at or before skip were emitted before a restart
-	size    int64 // size at the last stat
-	tail    int64 // bytes of an unfinished last line seen at EOF
-	fpLen   int
-	fp      uint64
+	skip    int64 // lines ending at or before skip were handled before a restart
+	// hold and mstate are what the last run saved (savedFile.hold): lines of a stream before
+	// its hold belong to emitted records and are skipped.
+	hold   [2]int64
+	mstate [2]multiline.State
+	size   int64 // size at the last stat
+	tail   int64 // bytes of an unfinished last line seen at EOF
+	fpLen  int
+	fp     uint64
 
 	eof      bool // the last read reached the size known then
 	discard  bool // skipping the rest of a physical line longer than the read buffer

@@ -3,8 +3,11 @@ package tail
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tailgate-dev/tailgate/collector"
 )
 
 // FuzzCRILine: parseCRI never panics, and what it accepts is a timestamp, a stream and a tag
@@ -69,6 +72,79 @@ func FuzzJSONObject(f *testing.F) {
 		want := json.Valid(b) && bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
 		if got := isJSONObject(b); got != want && !(want && bytes.Count(b, []byte("{"))+bytes.Count(b, []byte("[")) > maxJSONDepth) {
 			t.Fatalf("isJSONObject(%q) = %v, want %v", b, got, want)
+		}
+	})
+}
+
+// FuzzMultilineStage drives a reader's per-line path with multiline on (every built-in
+// detector and a custom rule) over arbitrary interleavings of stdout and stderr lines and
+// partial chunks: whatever the input, every logical line comes out exactly once, in its
+// stream's order, inside exactly one record, and no two records share an id.
+func FuzzMultilineStage(f *testing.F) {
+	f.Add([]byte("0Fjava.lang.Error: x\n1Fhello\n0F\tat a.B(C.java:1)\n0PTraceback (most \n0Frecent call last):\n1Fpanic: x\n0Fdone\n"), uint8(1))
+	f.Add([]byte("0FTraceback (most recent call last):\n0F  File \"a.py\", line 1, in <module>\n0F    x()\n0FValueError: v\n"), uint8(0))
+	f.Add([]byte("1Fpanic: boom\n1F\n1Fgoroutine 1 [running]:\n1Fmain.main()\n1F\t/a.go:1 +0x1\n0P{\"a\":\n0F1}\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, variant uint8) {
+		cfg := collector.InputConfig{Name: "pods", Paths: []string{"/x/*.log"},
+			Multiline: collector.MultilineConfig{Detect: []string{"all"}, MaxLines: int(variant%5) + 2}}
+		if variant&8 != 0 {
+			cfg.Multiline.Start = `^\d`
+		}
+		in, err := New(cfg, "n", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newReader(in)
+		r.out = nopEmitter{}
+		s := &stream{path: "/x/a.log"}
+		s.held[collector.StreamStdout] = newHeld(in.multiline)
+		s.held[collector.StreamStderr] = newHeld(in.multiline)
+		fl := r.newFile(s, fileID{1, 2}, "/x/a.log", 7, 0)
+		fl.format = formatCRI
+		var want [3][]string // logical lines per stream
+		var part [3][]byte
+		var off int64
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(l) < 2 {
+				continue
+			}
+			st, tag, msg := "stdout", "F", l[2:]
+			k := collector.StreamStdout
+			if l[0]&1 == 1 {
+				st, k = "stderr", collector.StreamStderr
+			}
+			if l[1]&1 == 0 {
+				tag = "P"
+			}
+			line := []byte("2026-11-23T03:00:00.000000001Z " + st + " " + tag + " " + string(msg))
+			r.handleLine(s, fl, line, off, off+int64(len(line))+1, false)
+			off += int64(len(line)) + 1
+			fl.readOff = off
+			part[k] = append(part[k], msg...)
+			if tag == "F" {
+				want[k] = append(want[k], string(part[k]))
+				part[k] = part[k][:0]
+			}
+		}
+		for k := range part {
+			if len(part[k]) > 0 || s.pend[k].active {
+				want[k] = append(want[k], string(part[k])) // a last partial goes out as it is
+			}
+		}
+		r.flushPending(s, nil)
+		var got [3][]string
+		ids := map[collector.ID]bool{}
+		for _, rec := range r.batch.Records {
+			if ids[rec.ID] {
+				t.Fatalf("id %s twice", rec.ID)
+			}
+			ids[rec.ID] = true
+			got[rec.Stream] = append(got[rec.Stream], strings.Split(string(rec.Message), "\n")...)
+		}
+		for k := range want {
+			if strings.Join(got[k], "\n") != strings.Join(want[k], "\n") || len(got[k]) != len(want[k]) {
+				t.Fatalf("stream %d: lines\n got %q\nwant %q", k, got[k], want[k])
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +77,16 @@ func TestGolden(t *testing.T) {
 			cfg := collector.InputConfig{Paths: []string{filepath.Join(dir, "pods", "*", "*", "*.log")}}
 			cfg.MaxLineBytes = collector.Size(atoi(t, opts["max_line_bytes"]))
 			cfg.ParseJSON = opts["parse_json"] == "true"
+			cfg.DetectLevel = opts["detect_level"] == "true"
+			if d := opts["multiline"]; d != "" {
+				cfg.Multiline.Detect = strings.Split(d, ",")
+			}
+			cfg.Multiline.Start = opts["ml_start"]
+			cfg.Multiline.Continue = opts["ml_continue"]
+			cfg.Multiline.MaxLines = atoi(t, opts["max_lines"])
+			cfg.Multiline.MaxBytes = collector.Size(atoi(t, opts["max_bytes"]))
+			// A trace that ends the file goes out after flush_after.
+			cfg.Multiline.FlushAfter = collector.Duration(50 * time.Millisecond)
 			in := testInput(t, cfg)
 			in.readBuf = atoi(t, opts["read_buf"])
 			em := newFakeEmitter(nil)
@@ -93,6 +104,11 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := em.snapshot()
+			if opts["order"] == "stream" {
+				// Streams interleave: a held stderr trace goes out when its next line is read,
+				// after the stdout lines in between. Compare each stream's order.
+				slices.SortStableFunc(got, func(a, b gotRecord) int { return int(a.Stream) - int(b.Stream) })
+			}
 			if len(got) != len(want) {
 				t.Fatalf("got %d records, want %d", len(got), len(want))
 			}
@@ -124,8 +140,12 @@ func formatRecord(r gotRecord) string {
 		b.WriteString(" T")
 	}
 	b.WriteString(" " + strconv.Quote(r.Message))
-	if r.Fields != "" {
-		b.WriteString(" fields")
+	switch r.Fields {
+	case "":
+	case r.Message:
+		b.WriteString(" fields") // the message parsed as JSON
+	default:
+		b.WriteString(" fields=" + r.Fields)
 	}
 	return b.String()
 }
@@ -161,12 +181,15 @@ func readWant(t *testing.T, path string) (want []string, opts map[string]string,
 		}
 		// Normalise the quoting so the file may use any Go-compatible escapes.
 		i := strings.IndexByte(line, '"')
-		j := strings.LastIndexByte(line, '"')
-		msg, err := strconv.Unquote(line[i : j+1])
+		if i < 0 {
+			t.Fatalf("%s: no quoted message in %q", path, line)
+		}
+		quoted, err := strconv.QuotedPrefix(line[i:])
 		if err != nil {
 			t.Fatalf("%s: %q: %v", path, line, err)
 		}
-		want = append(want, line[:i]+strconv.Quote(msg)+line[j+1:])
+		msg, _ := strconv.Unquote(quoted)
+		want = append(want, line[:i]+strconv.Quote(msg)+line[i+len(quoted):])
 	}
 	return want, opts, dropped
 }

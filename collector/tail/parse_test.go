@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 func TestParseTime(t *testing.T) {
@@ -192,10 +193,27 @@ func TestKubeFromPath(t *testing.T) {
 
 func TestStateRoundTrip(t *testing.T) {
 	in := savedFile{id: fileID{dev: 0x803, ino: 123456}, key: 0xdeadbeefcafef00d, gen: 3, offset: 1 << 40,
-		skip: 1<<40 + 77, fpLen: 64, fp: 42, path: "/var/log/pods/a_b_c/d/0.log", logical: "/var/log/containers/x.log"}
+		skip: 1<<40 + 77, fpLen: 64, fp: 42, path: "/var/log/pods/a_b_c/d/0.log", logical: "/var/log/containers/x.log",
+		hold: [2]int64{1 << 40, 1<<40 + 30}, mstate: [2]multiline.State{0, 3}}
 	got, err := decodeSaved(in.appendBinary(nil))
 	if err != nil || got != in {
 		t.Fatalf("round trip: %+v %v, want %+v", got, err, in)
+	}
+	// A version 1 value (before multiline) reads as held from offset for both streams.
+	v1 := in
+	v1.hold, v1.mstate = [2]int64{in.offset, in.offset}, [2]multiline.State{}
+	enc1 := v1.appendBinary(nil)
+	enc1[0] = stateVersionV1
+	enc1 = enc1[:len(enc1)-4] // no hold / mstate pairs
+	got, err = decodeSaved(enc1)
+	if want := (savedFile{id: in.id, key: in.key, gen: in.gen, offset: in.offset, skip: in.skip, fpLen: in.fpLen, fp: in.fp,
+		path: in.path, logical: in.logical, hold: [2]int64{in.offset, in.offset}}); err != nil || got != want {
+		t.Fatalf("v1: %+v %v, want %+v", got, err, want)
+	}
+	bad := in
+	bad.hold[1] = bad.skip + 1 // a hold past skip is corrupt
+	if _, err := decodeSaved(bad.appendBinary(nil)); err == nil {
+		t.Error("hold past skip accepted")
 	}
 	enc := in.appendBinary(nil)
 	for i := range enc {

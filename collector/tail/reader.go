@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 const (
@@ -55,15 +56,29 @@ type reader struct {
 	gone     []string // state keys to delete that belong to no file (lost while we were down)
 	release  []*collector.Source
 	lag      int64
+
+	// heldList are the streams holding a multiline record, for flush_after; timer wakes the
+	// loop at the earliest deadline.
+	heldList []heldRef
+	timer    *time.Timer
+	timerAt  time.Time
+}
+
+type heldRef struct {
+	s  *stream
+	st collector.Stream
 }
 
 func newReader(in *Input) *reader {
-	return &reader{
+	r := &reader{
 		in:      in,
 		ctl:     make(chan newStreamMsg, 256),
 		maxOpen: max(1, in.maxOpen/in.nReaders),
 		buf:     make([]byte, in.readBufSize()),
+		timer:   time.NewTimer(time.Hour),
 	}
+	r.timer.Stop()
+	return r
 }
 
 // run reads until ctx ends, then emits what it has and returns nil.
@@ -71,6 +86,7 @@ func (r *reader) run(ctx context.Context, out collector.Emitter) error {
 	r.out = out
 	tick := time.NewTicker(r.in.poll)
 	defer tick.Stop()
+	defer r.timer.Stop()
 	defer r.closeAll()
 	lastPoll := time.Time{}
 	for {
@@ -80,6 +96,7 @@ func (r *reader) run(ctx context.Context, out collector.Emitter) error {
 			lastPoll = r.now
 		}
 		progressed, err := r.round(ctx)
+		r.flushExpired()
 		if err == nil {
 			err = r.flush(ctx)
 		}
@@ -104,12 +121,14 @@ func (r *reader) run(ctx context.Context, out collector.Emitter) error {
 			r.now = time.Now()
 			r.addStream(msg)
 		case <-tick.C:
+		case <-r.timer.C:
 		}
 	}
 }
 
-// shutdown emits complete records already read. Pending partials are not emitted: their start
-// is the saved offset, so the next run reads them again.
+// shutdown emits complete records already read. Pending partials and held multiline records
+// are not emitted: their start is the saved offset, so the next run reads and joins them again,
+// with the same ids.
 func (r *reader) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.in.shutdownWait)
 	defer cancel()
@@ -218,7 +237,7 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 			f.readOff = end
 			r.handleLine(s, f, data[p:p+nl], start, end, false)
 			p += nl + 1
-			if len(r.arena) >= flushBytes || len(r.batch.Records) >= flushRecords {
+			if len(r.arena) >= flushBytes || len(r.batch.Records) >= r.in.flushRecords {
 				r.markDirty(f)
 				if err := r.flush(ctx); err != nil {
 					return consumed + int64(p), err
@@ -275,19 +294,20 @@ func (r *reader) handleLine(s *stream, f *file, line []byte, start, end int64, o
 		}
 		return
 	}
+	if k := holdIndex(c.Stream); k >= 0 && start < f.hold[k] {
+		return // part of a record emitted before the restart
+	}
 	if c.Time == 0 {
 		c.Time = r.now.UnixNano()
 	}
 	p := &s.pend[c.Stream]
 	if !p.active && !c.Partial {
-		if end <= f.skip {
-			return
-		}
 		msg, trunc := c.Message, overlong
 		if len(msg) > r.in.maxLine {
 			msg, trunc = msg[:r.in.maxLine], true
 		}
-		r.emit(f.src, collector.MakeID(f.key, uint64(start)), c.Time, c.Stream, msg, trunc)
+		r.logical(s, &logicalLine{src: f.src, id: collector.MakeID(f.key, uint64(start)), time: c.Time,
+			stream: c.Stream, msg: msg, trunc: trunc, start: f, startOff: start})
 		return
 	}
 	if !p.active {
@@ -303,16 +323,18 @@ func (r *reader) handleLine(s *stream, f *file, line []byte, start, end int64, o
 	}
 	p.truncated = p.truncated || overlong
 	if !c.Partial {
-		r.completePending(s, p, end > f.skip)
+		r.completePending(s, p)
 	}
 }
 
-// completePending emits the joined record (unless it was emitted before a restart) and lets go
-// of the files it kept.
-func (r *reader) completePending(s *stream, p *pending, send bool) {
-	if send {
-		r.emit(p.start.src, collector.MakeID(p.start.key, uint64(p.startOff)), p.time, p.stream, p.buf, p.truncated)
+// completePending hands the joined line on and lets go of the files it kept.
+func (r *reader) completePending(s *stream, p *pending) {
+	l := logicalLine{src: p.start.src, id: collector.MakeID(p.start.key, uint64(p.startOff)), time: p.time,
+		stream: p.stream, msg: p.buf, trunc: p.truncated, start: p.start, startOff: p.startOff}
+	if p.cont != nil {
+		l.cont, l.contOff = p.cont, p.contOff
 	}
+	r.logical(s, &l)
 	start, cont := p.start, p.cont
 	buf := p.buf[:0]
 	if cap(buf) > shrinkPending {
@@ -327,18 +349,160 @@ func (r *reader) completePending(s *stream, p *pending, send bool) {
 	}
 }
 
-// flushPending emits every pending record of s that involves f (or all, if f is nil) as it is:
-// nothing more will come for it.
+// flushPending emits every pending or held record of s that involves f (or all, if f is nil)
+// as it is: nothing more will come for it.
 func (r *reader) flushPending(s *stream, f *file) {
 	for i := range s.pend {
 		if p := &s.pend[i]; p.active && (f == nil || p.start == f || p.cont == f) {
-			r.completePending(s, p, true)
+			r.completePending(s, p)
+		}
+	}
+	for i, h := range s.held {
+		if h != nil && (f == nil || h.refers(f)) {
+			if done, ok := h.j.Flush(); ok {
+				r.emitHeld(s, h, collector.Stream(i), done)
+			}
 		}
 	}
 }
 
+// logicalLine is one whole line of a container (its partial chunks joined), with the identity
+// of its first chunk and the files it came from.
+type logicalLine struct {
+	src      *collector.Source
+	id       collector.ID
+	time     int64
+	stream   collector.Stream
+	msg      []byte
+	trunc    bool
+	start    *file
+	startOff int64
+	cont     *file // the other file a chunk came from (a rotation inside the line), or nil
+	contOff  int64
+}
+
+// logical emits a logical line, or gives it to the stream's multiline joiner, which may hold
+// it, emit it alone, or finish the record it held.
+func (r *reader) logical(s *stream, l *logicalLine) {
+	h := s.held[l.stream]
+	if h == nil {
+		r.emit(l.src, l.id, l.time, l.stream, l.msg, l.trunc, false)
+		return
+	}
+	if !h.resumed {
+		// The first line after a (re)start: the machine resumes in the state saved with the
+		// position this line was read from, so a record cut at max_lines before a crash is
+		// joined again the same way.
+		h.resumed = true
+		if k := holdIndex(l.stream); k >= 0 {
+			h.j.Resume(l.start.mstate[k])
+		}
+	}
+	done, place := h.j.Feed(l.msg)
+	if place == multiline.Last {
+		h.trunc = h.trunc || l.trunc
+	}
+	if done.Lines > 0 {
+		r.emitHeld(s, h, l.stream, done)
+	}
+	switch place {
+	case multiline.Alone:
+		r.emit(l.src, l.id, l.time, l.stream, l.msg, l.trunc, false)
+	case multiline.First:
+		h.src, h.id, h.time, h.trunc, h.since = l.src, l.id, l.time, l.trunc, r.now
+		h.refs = append(h.refs[:0], fileRef{l.start, l.startOff})
+		if l.cont != nil {
+			h.addRef(l.cont, l.contOff)
+		}
+		if !h.listed {
+			h.listed = true
+			r.heldList = append(r.heldList, heldRef{s, l.stream})
+			r.armTimer(h.since.Add(h.flushAfter))
+		}
+	case multiline.Joined:
+		h.trunc = h.trunc || l.trunc
+		h.addRef(l.start, l.startOff)
+		if l.cont != nil {
+			h.addRef(l.cont, l.contOff)
+		}
+	}
+}
+
+// emitHeld emits a finished multiline record and lets go of the files it kept.
+func (r *reader) emitHeld(s *stream, h *held, st collector.Stream, done multiline.Done) {
+	trunc := h.trunc || done.Cut
+	if done.Cut {
+		r.out.Dropped(h.src, st, "multiline_cut", 1)
+	}
+	if h.trunc {
+		r.out.Dropped(h.src, st, "truncated", 1)
+	}
+	r.emit(h.src, h.id, h.time, st, done.Message, false, done.Exception)
+	if trunc {
+		r.batch.Records[len(r.batch.Records)-1].Flags |= collector.FlagTruncated
+	}
+	refs := h.refs
+	h.refs, h.trunc = h.refs[:0], false
+	for _, ref := range refs {
+		r.markDirty(ref.f)
+		r.finalize(s, ref.f)
+	}
+	clear(refs)
+}
+
+// flushExpired emits the held records whose flush_after has passed, on streams read to their
+// end (with more to read, the next line may still continue the record), and sets the timer
+// to the next deadline.
+func (r *reader) flushExpired() {
+	if len(r.heldList) == 0 {
+		return
+	}
+	var next time.Time
+	keep := r.heldList[:0]
+	for _, hr := range r.heldList {
+		h := hr.s.held[hr.st]
+		if !h.j.Holding() {
+			h.listed = false
+			continue
+		}
+		deadline := h.since.Add(h.flushAfter)
+		if !r.now.Before(deadline) {
+			if hr.s.quiet() {
+				if done, ok := h.j.Flush(); ok {
+					r.emitHeld(hr.s, h, hr.st, done)
+				}
+				h.listed = false
+				continue
+			}
+			deadline = r.now.Add(r.in.poll)
+		}
+		if next.IsZero() || deadline.Before(next) {
+			next = deadline
+		}
+		keep = append(keep, hr)
+	}
+	clear(r.heldList[len(keep):])
+	r.heldList = keep
+	if !next.IsZero() {
+		r.timerAt = time.Time{} // the earliest deadline is next: set it even if later than the last
+		r.armTimer(next)
+	}
+}
+
+// armTimer makes the loop wake at t at the latest: an earlier wake-up already set stays.
+func (r *reader) armTimer(t time.Time) {
+	now := time.Now()
+	if r.timerAt.After(now) && !r.timerAt.After(t) {
+		return
+	}
+	r.timerAt = t
+	r.timer.Reset(max(t.Sub(now), time.Millisecond))
+}
+
 // emit appends one record to the batch; its message is copied into the batch's arena.
-func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc bool) {
+// exception marks a joined stack trace: with level detection on, it is an error when its first
+// line names no level.
+func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc, exception bool) {
 	a := len(r.arena)
 	r.arena = append(r.arena, msg...)
 	m := r.arena[a:len(r.arena):len(r.arena)]
@@ -352,6 +516,16 @@ func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collec
 	}
 	if r.in.parseJSON && len(m) > 1 && isJSONObject(m) {
 		rec.Fields = m
+	} else if r.in.detectLevel {
+		lv := detectLevel(m)
+		if lv == levelNone && exception {
+			lv = levelError
+		}
+		if lv != levelNone {
+			a := len(r.arena)
+			r.arena = appendLevelFields(r.arena, lv)
+			rec.Fields = r.arena[a:len(r.arena):len(r.arena)]
+		}
 	}
 	r.batch.Records = append(r.batch.Records, rec)
 }
@@ -373,6 +547,10 @@ func (r *reader) flush(ctx context.Context) error {
 		}
 		sv := f.saved(f.streamPath)
 		sv.offset = f.stream.committed(f)
+		for k, st := range [2]collector.Stream{collector.StreamStdout, collector.StreamStderr} {
+			sv.hold[k] = f.stream.frontier(f, st)
+			sv.mstate[k] = f.stream.machineState(st)
+		}
 		a := len(r.stateBuf)
 		r.stateBuf = sv.appendBinary(r.stateBuf)
 		r.batch.State = append(r.batch.State, collector.StateEntry{Key: f.stateKey, Value: r.stateBuf[a:len(r.stateBuf):len(r.stateBuf)]})
@@ -475,6 +653,7 @@ func (r *reader) closeForGood(s *stream, f *file) {
 		}
 	}
 	r.closeFD(f)
+	r.reportClosed(f)
 	f.done = true
 	s.remove(f)
 	s.finish(f.id)
@@ -504,6 +683,7 @@ func (r *reader) truncated(s *stream, f *file) {
 	f.gen++
 	f.src = collector.NewSource(f.key, r.in.name, s.kube)
 	f.readOff, f.skip, f.tail = 0, 0, 0
+	f.hold, f.mstate = [2]int64{}, [2]multiline.State{}
 	f.format = formatUnknown
 	f.discard, f.eof = false, false
 	f.fpLen, f.fp = 0, fnvOffset
@@ -539,6 +719,7 @@ func (r *reader) poll() {
 					f.eof = false
 				}
 				lag += max(0, f.size-f.readOff)
+				r.reportProgress(f)
 				continue
 			}
 			fst, err := statFile(f.fd)
@@ -551,6 +732,7 @@ func (r *reader) poll() {
 			r.grew(s, f, fst)
 			f.refreshFingerprint()
 			lag += max(0, f.size-f.readOff)
+			r.reportProgress(f)
 		}
 	}
 	r.removeEmpty()
@@ -683,6 +865,7 @@ func (r *reader) resumeCopy(s *stream, sv savedFile, path string) {
 		"path", cp, "offset", sv.offset, "size", fst.size)
 	f := r.newFile(s, cst.id, cp, sv.key, sv.gen)
 	f.readOff, f.skip = sv.offset, sv.skip
+	f.hold, f.mstate = sv.hold, sv.mstate
 	f.fpLen, f.fp = sv.fpLen, sv.fp
 	r.startDrain(r.track(s, f, fd, fst.size))
 }
@@ -706,6 +889,10 @@ func (r *reader) addStream(msg newStreamMsg) {
 		}
 	}
 	s.kube = kubeFromPath(msg.path, real, r.in.node)
+	if rules := r.in.multilineFor(s.kube); rules != nil {
+		s.held[collector.StreamStdout] = newHeld(rules)
+		s.held[collector.StreamStderr] = newHeld(rules)
+	}
 	st, serr := statPath(msg.path)
 	type found struct {
 		sv    savedFile
@@ -794,6 +981,7 @@ func (r *reader) resume(s *stream, sv savedFile, path string) *file {
 		r.in.log.Debug("resuming log file", "path", path, "offset", sv.offset, "size", st.size)
 		f = r.newFile(s, sv.id, path, sv.key, sv.gen)
 		f.readOff, f.skip = sv.offset, sv.skip
+		f.hold, f.mstate = sv.hold, sv.mstate
 		f.fpLen, f.fp = sv.fpLen, sv.fp
 	}
 	return r.track(s, f, fd, st.size)

@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+
+	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 // savedFile is a file's position as kept in the buffer's state (collector.Batch.State), keyed
@@ -18,9 +21,32 @@ type savedFile struct {
 	fp      uint64 // FNV-1a of the first fpLen bytes, to detect inode reuse
 	path    string // the file's real path last seen
 	logical string // the path discovery matched (the /var/log/containers symlink)
+	// hold is, per stream kind (stdout, stderr), the offset of the first line of that stream
+	// not yet part of an emitted record: a held multiline record or a pending partial starts
+	// there. A restart skips the lines of the stream before it (their records were emitted)
+	// and joins again from it, with mstate, the multiline machine's state there.
+	hold   [2]int64
+	mstate [2]multiline.State
 }
 
-const stateVersion = 1
+// stateVersion 2 adds hold and mstate; a version 1 value reads as held from offset on (a
+// partial pending at the stop is joined again; complete lines between offset and skip are
+// emitted again with the same ids).
+const (
+	stateVersion   = 2
+	stateVersionV1 = 1
+)
+
+// holdIndex maps a stream kind to its slot in hold, -1 for none.
+func holdIndex(st collector.Stream) int {
+	switch st {
+	case collector.StreamStdout:
+		return 0
+	case collector.StreamStderr:
+		return 1
+	}
+	return -1
+}
 
 // stateKey is "dev:ino" in hex: stable for a file for as long as it exists.
 func stateKey(id fileID) string {
@@ -44,14 +70,19 @@ func (s *savedFile) appendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s.path)))
 	dst = append(dst, s.path...)
 	dst = binary.AppendUvarint(dst, uint64(len(s.logical)))
-	return append(dst, s.logical...)
+	dst = append(dst, s.logical...)
+	for k := range s.hold {
+		dst = binary.AppendUvarint(dst, uint64(s.hold[k]-s.offset))
+		dst = binary.AppendUvarint(dst, uint64(s.mstate[k]))
+	}
+	return dst
 }
 
 var errBadState = errors.New("bad tail state value")
 
 func decodeSaved(b []byte) (savedFile, error) {
 	var s savedFile
-	if len(b) == 0 || b[0] != stateVersion {
+	if len(b) == 0 || (b[0] != stateVersion && b[0] != stateVersionV1) {
 		return s, errBadState
 	}
 	d := stateDecoder{b: b[1:]}
@@ -65,7 +96,22 @@ func decodeSaved(b []byte) (savedFile, error) {
 	s.fp = d.uint64()
 	s.path = d.str()
 	s.logical = d.str()
-	if d.bad || s.offset < 0 || s.skip < s.offset || s.fpLen < 0 || s.fpLen > fingerprintLen {
+	for k := range s.hold {
+		s.hold[k] = s.offset
+		if b[0] == stateVersionV1 {
+			continue
+		}
+		s.hold[k] += int64(d.uvarint())
+		st := d.uvarint()
+		if st > 0xffff {
+			d.bad = true
+		}
+		s.mstate[k] = multiline.State(st)
+		if s.hold[k] < s.offset || s.hold[k] > s.skip {
+			d.bad = true
+		}
+	}
+	if d.bad || len(d.b) != 0 || s.offset < 0 || s.skip < s.offset || s.fpLen < 0 || s.fpLen > fingerprintLen {
 		return s, errBadState
 	}
 	return s, nil

@@ -1,7 +1,10 @@
 package tail
 
 import (
+	"time"
+
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 // stream is one container log path (what discovery matched, usually the /var/log/containers
@@ -17,6 +20,55 @@ type stream struct {
 	finished []fileID
 	// pend is the record being joined per stream kind (collector.Stream values).
 	pend [4]pending
+	// held is the multiline record being assembled per stream kind, from the logical lines
+	// pend produces; nil when the stream joins nothing.
+	held [4]*held
+}
+
+// held is a multiline record being assembled: its lines are read, and it is not yet emitted,
+// so the positions saved for the files its lines came from stay at its first line in each.
+type held struct {
+	j          *multiline.Joiner
+	flushAfter time.Duration
+	src        *collector.Source // identity of its first line
+	id         collector.ID
+	time       int64
+	trunc      bool      // a line of it was cut at max_line_bytes
+	refs       []fileRef // files its lines came from, with its first offset in each
+	since      time.Time // when its first line was read
+	resumed    bool      // the machine state saved before a restart was applied
+	listed     bool      // in the reader's list of held records
+}
+
+// fileRef is a file and an offset in it.
+type fileRef struct {
+	f   *file
+	off int64
+}
+
+func newHeld(rules *multiline.Rules) *held {
+	return &held{j: multiline.NewJoiner(rules), flushAfter: rules.FlushAfter()}
+}
+
+func (h *held) addRef(f *file, off int64) {
+	for _, r := range h.refs {
+		if r.f == f {
+			return
+		}
+	}
+	h.refs = append(h.refs, fileRef{f, off})
+}
+
+func (h *held) refers(f *file) bool {
+	if h == nil || !h.j.Holding() {
+		return false
+	}
+	for _, r := range h.refs {
+		if r.f == f {
+			return true
+		}
+	}
+	return false
 }
 
 // pending is a record whose partial chunks have been read and whose last chunk has not.
@@ -58,33 +110,68 @@ func (s *stream) remove(f *file) {
 	}
 }
 
-// committed is the offset in f of the first byte not covered by an emitted record: the start of
-// the earliest pending chunk read from f, else the end of the last whole line handled.
+// committed is the offset in f where a restart resumes reading: the least frontier of its
+// streams.
 func (s *stream) committed(f *file) int64 {
+	return min(s.frontier(f, collector.StreamStdout), s.frontier(f, collector.StreamStderr))
+}
+
+// frontier is the offset in f of the first line of stream kind st not covered by an emitted
+// record: the start of the earliest pending partial chunk or held multiline line of st read
+// from f; else the end of the last whole line handled, or the frontier saved before a restart
+// while the lines before it are read again.
+func (s *stream) frontier(f *file, st collector.Stream) int64 {
 	off := f.readOff
-	for i := range s.pend {
-		p := &s.pend[i]
-		if !p.active {
-			continue
+	if k := holdIndex(st); k >= 0 {
+		off = max(off, f.hold[k])
+	}
+	if p := &s.pend[st]; p.active {
+		if p.start == f {
+			off = min(off, p.startOff)
 		}
-		if p.start == f && p.startOff < off {
-			off = p.startOff
+		if p.cont == f {
+			off = min(off, p.contOff)
 		}
-		if p.cont == f && p.contOff < off {
-			off = p.contOff
+	}
+	if h := s.held[st]; h != nil && h.j.Holding() {
+		for _, r := range h.refs {
+			if r.f == f {
+				off = min(off, r.off)
+			}
 		}
 	}
 	return off
 }
 
-// references reports whether a pending record still needs f's position kept.
+// machineState is the multiline machine state at the frontier of stream kind st.
+func (s *stream) machineState(st collector.Stream) multiline.State {
+	if h := s.held[st]; h != nil {
+		return h.j.Pre()
+	}
+	return 0
+}
+
+// references reports whether a pending or held record still needs f's position kept.
 func (s *stream) references(f *file) bool {
 	for i := range s.pend {
 		if p := &s.pend[i]; p.active && (p.start == f || p.cont == f) {
 			return true
 		}
+		if s.held[i].refers(f) {
+			return true
+		}
 	}
 	return false
+}
+
+// quiet reports whether every file of the stream was read to its end.
+func (s *stream) quiet() bool {
+	for _, f := range s.files {
+		if !f.eof {
+			return false
+		}
+	}
+	return true
 }
 
 // maxFinished bounds stream.finished.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
 // Defaults for zero config values.
@@ -32,19 +33,27 @@ type Input struct {
 	readTail  bool
 	maxLine   int
 	parseJSON bool
-	poll      time.Duration
-	rescan    time.Duration
-	maxOpen   int
-	ignoreOld time.Duration
-	nReaders  int
+	// multiline are the configured rules (nil: no joining); chooseML may pick others per
+	// container (SetMultilineChooser).
+	multiline   *multiline.Rules
+	chooseML    MultilineChooser
+	detectLevel bool
+	poll        time.Duration
+	rescan      time.Duration
+	maxOpen     int
+	ignoreOld   time.Duration
+	nReaders    int
 
 	rotateWait   time.Duration
 	shutdownWait time.Duration
 	readBuf      int // read buffer size override (tests); 0 = sized from maxLine
+	flushRecords int // records per emitted batch at most (tests make it 1 to crash between any two)
 
 	metrics *collector.Metrics
 	log     *slog.Logger
 	warn    *collector.WarnLimiter
+
+	progress Progress // per-file size and read offset, for per-container lag (progress.go)
 
 	mu      sync.Mutex
 	known   map[string]bool   // stream paths being served
@@ -65,11 +74,13 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		exclude:      cfg.Exclude,
 		maxLine:      int(cfg.MaxLineBytes),
 		parseJSON:    cfg.ParseJSON,
+		detectLevel:  cfg.DetectLevel,
 		poll:         time.Duration(cfg.PollInterval),
 		maxOpen:      cfg.MaxOpenFiles,
 		ignoreOld:    time.Duration(cfg.IgnoreOlder),
 		nReaders:     2,
 		rotateWait:   DefaultRotateWait,
+		flushRecords: flushRecords,
 		shutdownWait: 5 * time.Second,
 		metrics:      m,
 		log:          log,
@@ -115,8 +126,33 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		in.maxOpen = DefaultMaxOpenFiles
 	}
 	in.nReaders = min(in.nReaders, in.maxOpen)
+	rules, err := multiline.Compile(cfg.Multiline.Rules())
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", cfg.Name, err)
+	}
+	in.multiline = rules
 	in.rescan = 4 * in.poll
 	return in, nil
+}
+
+// MultilineChooser picks the multiline rules of a container's log stream when the input first
+// serves it (and again after a restart). configured is the input's own (nil when its config
+// joins nothing); returning nil turns joining off for the stream. k is the identity taken
+// from the log path (namespace, pod, pod UID when known, container). It is called from the
+// reader goroutines, so it must be safe for concurrent use, and should return the same
+// *multiline.Rules for the same setting (compile once, cache) and not block.
+type MultilineChooser func(k *collector.Kube, configured *multiline.Rules) *multiline.Rules
+
+// SetMultilineChooser installs a per-container choice of multiline rules (a pod annotation,
+// say). Call it before Run.
+func (in *Input) SetMultilineChooser(c MultilineChooser) { in.chooseML = c }
+
+// multilineFor returns the rules for a new stream.
+func (in *Input) multilineFor(k *collector.Kube) *multiline.Rules {
+	if in.chooseML != nil {
+		return in.chooseML(k, in.multiline)
+	}
+	return in.multiline
 }
 
 // readBufSize is the per-reader buffer: a physical line longer than this is cut, so it holds

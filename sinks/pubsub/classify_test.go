@@ -6,35 +6,32 @@ import (
 	"fmt"
 	"testing"
 
-	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-func TestPermanent(t *testing.T) {
-	f := func(err error, want bool) {
+func TestClassify(t *testing.T) {
+	f := func(err error, wantPermanent bool, wantReason string) {
 		t.Helper()
-		if got := permanent(err); got != want {
-			t.Errorf("permanent(%v) = %v, want %v", err, got, want)
+		if got, reason := classify(err); got != wantPermanent || reason != wantReason {
+			t.Errorf("classify(%v) = %v %q, want %v %q", err, got, reason, wantPermanent, wantReason)
 		}
 	}
-	f(nil, false)
-	f(status.Error(codes.NotFound, "topic"), true)
-	f(status.Error(codes.PermissionDenied, "iam"), true)
-	f(status.Error(codes.InvalidArgument, "bad"), true)
-	f(status.Error(codes.FailedPrecondition, "kms"), true)
-	f(fmt.Errorf("wrapped: %w", status.Error(codes.NotFound, "topic")), true)
-	f(status.Error(codes.Internal, "grpc: error while marshaling: string field contains invalid UTF-8"), true)
-	f(status.Error(codes.Internal, "server hiccup"), false)
-	f(status.Error(codes.Unavailable, "down"), false)
-	f(status.Error(codes.Unauthenticated, "token"), false)
-	f(status.Error(codes.ResourceExhausted, "quota"), false)
-	f(status.Error(codes.DeadlineExceeded, "slow"), false)
-	f(status.Error(codes.Aborted, "aborted"), false)
-	f(context.Canceled, false)
-	f(context.DeadlineExceeded, false)
-	f(pubsub.ErrOversizedMessage, true)
-	f(pubsub.ErrPublishingPaused{OrderingKey: "k"}, false)
-	f(pubsub.ErrPublisherStopped, false)
-	f(errors.New("connection reset"), false)
+	f(nil, false, "")
+	f(status.Error(codes.NotFound, "topic"), true, "not_found")
+	f(status.Error(codes.PermissionDenied, "iam"), true, "permission_denied")
+	f(status.Error(codes.InvalidArgument, "bad"), true, "invalid_argument")
+	f(status.Error(codes.FailedPrecondition, "kms"), true, "failed_precondition")
+	f(fmt.Errorf("wrapped: %w", status.Error(codes.NotFound, "topic")), true, "not_found")
+	f(status.Error(codes.Internal, "grpc: error while marshaling: string field contains invalid UTF-8"), true, "invalid_utf8")
+	f(status.Error(codes.Internal, "server hiccup"), false, "")
+	f(status.Error(codes.Unavailable, "down"), false, "")
+	f(status.Error(codes.Unauthenticated, "token"), false, "")
+	f(status.Error(codes.ResourceExhausted, "quota"), false, "")
+	f(status.Error(codes.DeadlineExceeded, "slow"), false, "")
+	f(status.Error(codes.Aborted, "aborted"), false, "")
+	f(context.Canceled, false, "")
+	f(context.DeadlineExceeded, false, "")
+	f(errors.New("connection reset"), false, "")
+	f(&notSentError{key: "k", cause: status.Error(codes.Unavailable, "down")}, false, "")
 }

@@ -1,38 +1,43 @@
 package pubsub
 
 import (
-	"fmt"
-
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
 // publishCodec is the gRPC codec of the sink's connection. It writes PublishRequests itself:
 // the generic protobuf encoder walks the attributes map through reflection, allocating for
-// every key and value, which made encoding the largest per-record cost of the sink. Every
-// other message (responses, admin calls) goes through the protobuf library unchanged.
+// every key and value, which made encoding the largest per-record cost of the sink. The
+// request is written into a buffer of gRPC's pool, which gRPC returns once it is on the wire,
+// so a batch's request costs no allocation either. Every other message (responses, admin
+// calls) goes to gRPC's own protobuf codec.
 type publishCodec struct{}
 
-func (publishCodec) Name() string { return "proto" }
+// protoCodec is gRPC's protobuf codec, registered by its package.
+var protoCodec = encoding.GetCodecV2(grpcproto.Name)
 
-func (publishCodec) Marshal(v any) ([]byte, error) {
-	if req, ok := v.(*pb.PublishRequest); ok && plainPublish(req) {
-		return appendPublishRequest(make([]byte, 0, publishRequestSize(req)), req), nil
+func (publishCodec) Name() string { return grpcproto.Name }
+
+func (publishCodec) Marshal(v any) (mem.BufferSlice, error) {
+	req, ok := v.(*pb.PublishRequest)
+	if !ok || !plainPublish(req) {
+		return protoCodec.Marshal(v)
 	}
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("pubsub codec: %T is not a protobuf message", v)
+	size := publishRequestSize(req)
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		return mem.BufferSlice{mem.SliceBuffer(appendPublishRequest(make([]byte, 0, size), req))}, nil
 	}
-	return proto.Marshal(m)
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	*buf = appendPublishRequest((*buf)[:0], req)
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-func (publishCodec) Unmarshal(data []byte, v any) error {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return fmt.Errorf("pubsub codec: %T is not a protobuf message", v)
-	}
-	return proto.Unmarshal(data, m)
+func (publishCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return protoCodec.Unmarshal(data, v)
 }
 
 // plainPublish reports whether req has only the fields a publisher sets (topic; data,

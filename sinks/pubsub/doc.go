@@ -1,18 +1,17 @@
 // Package pubsub is the Google Cloud Pub/Sub sink: one message per record, whose data is the
-// DESIGN.md envelope JSON and whose attributes (namespace, pod, container, stream, source, id)
-// let subscribers filter without parsing it.
+// DESIGN.md envelope JSON and whose attributes (namespace, pod, container, stream, source, id,
+// and truncated or part when the record was cut) let subscribers filter without parsing it.
 //
-// The sink publishes through the official client (cloud.google.com/go/pubsub/v2): a batch
-// becomes PublishRequests sent through the client's generated Publisher client (direct.go), or,
-// with an ordering key, messages handed to the client's Publisher, which keeps each key in
-// order. Send returns only when every message of the batch is answered: nil when all were
-// acknowledged, a *collector.RecordErrors when some failed permanently and the rest were
-// acknowledged, a collector.Permanent error when all failed permanently, and a plain
-// (retryable) error otherwise. It never keeps a batch's records after Send returns: message
-// data is encoded into memory the message owns, because the Publisher holds it until
-// published (the direct path reuses that memory once its requests have returned).
+// The sink publishes each batch the pipeline cuts as PublishRequests of its own through the
+// official client's generated Publisher client (cloud.google.com/go/pubsub/v2, send.go). With
+// an ordering_key the sink is a collector.Keyer: the pipeline cuts batches per key and keeps
+// one in flight per key, and Send publishes a key's requests in turn, so Pub/Sub's ordering
+// guarantee holds without the client's Publisher.
 //
-// A record whose message cannot fit the Pub/Sub message limit is truncated (FlagTruncated and a
-// "truncated" attribute) or reported as a permanent record error, as configured; it is never
-// retried forever.
+// The pipeline owns the limits: it enforces max_message_bytes with the sink's RecordBytes
+// (size.go: an upper bound for ordinary records, measured exactly only near the limit) and the
+// configured oversize policy. Send answers per message: what was acknowledged is done, what
+// the service refused for good is dead-lettered under a reason (not_found, permission_denied,
+// invalid_argument, failed_precondition, ...) for `tailgate deadletter replay`, and only what
+// was not acknowledged is retried. It never keeps a batch's records after Send returns.
 package pubsub

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +22,11 @@ import (
 // emulatorTopic creates a topic with a pull subscription, named uniquely so that a shared
 // emulator can serve several runs.
 func emulatorTopic(tb testing.TB, addr string) (client *pubsub.Client, topic, sub string) {
+	return emulatorTopicOrdered(tb, addr, false)
+}
+
+// emulatorTopicOrdered is emulatorTopic with message ordering on the subscription or not.
+func emulatorTopicOrdered(tb testing.TB, addr string, ordered bool) (client *pubsub.Client, topic, sub string) {
 	tb.Helper()
 	ctx := context.Background()
 	client, err := pubsub.NewClient(ctx, testProject, option.WithEndpoint(addr), option.WithoutAuthentication(),
@@ -36,7 +42,7 @@ func emulatorTopic(tb testing.TB, addr string) (client *pubsub.Client, topic, su
 		tb.Fatalf("create topic: %v", err)
 	}
 	if _, err := client.SubscriptionAdminClient.CreateSubscription(ctx,
-		&pb.Subscription{Name: sub, Topic: topic, AckDeadlineSeconds: 60}); err != nil {
+		&pb.Subscription{Name: sub, Topic: topic, AckDeadlineSeconds: 60, EnableMessageOrdering: ordered}); err != nil {
 		tb.Fatalf("create subscription: %v", err)
 	}
 	return client, topic, sub
@@ -98,6 +104,64 @@ func TestEmulatorEndToEnd(t *testing.T) {
 				&pb.AcknowledgeRequest{Subscription: sub, AckIds: acks}); err != nil {
 				t.Fatalf("ack: %v", err)
 			}
+		}
+	}
+}
+
+// TestEmulatorOrderedKeys publishes the batches of three pods with ordering_key "{pod}", each
+// batch in several requests sent in turn, to the real emulator, and pulls them from a
+// subscription with message ordering: each pod's records come back in the order they were sent.
+func TestEmulatorOrderedKeys(t *testing.T) {
+	addr := pubsubemu.Addr(t)
+	client, topic, sub := emulatorTopicOrdered(t, addr, true)
+	s := newTestSink(t, addr, topic, Options{OrderingKey: "{pod}", CountThreshold: 40})
+
+	want := map[string][]string{}
+	for i := range 3 {
+		k := *testSource.Kube()
+		k.Pod = fmt.Sprintf("pod-%d", i)
+		src := collector.NewSource(uint64(20+i), "pods", &k)
+		for batch := range 3 {
+			rs := makeRecords(100, 50, fmt.Sprintf("%s-%d", k.Pod, batch))
+			for j, r := range rs {
+				r.Source = src
+				r.ID = collector.MakeID(uint64(20+i), uint64(batch*100+j))
+				want[k.Pod] = append(want[k.Pod], r.ID.String())
+			}
+			b := &collector.SinkBatch{Records: rs, Key: string(s.AppendKey(nil, rs[0])), Seq: uint64(batch)}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := s.Send(ctx, b)
+			cancel()
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := map[string][]string{}
+	for n := 0; n < 900; {
+		resp, err := client.SubscriptionAdminClient.Pull(ctx, &pb.PullRequest{Subscription: sub, MaxMessages: 1000})
+		if err != nil {
+			t.Fatalf("pull after %d of 900 messages: %v", n, err)
+		}
+		var acks []string
+		for _, rm := range resp.ReceivedMessages {
+			acks = append(acks, rm.AckId)
+			got[rm.Message.OrderingKey] = append(got[rm.Message.OrderingKey], rm.Message.Attributes["id"])
+			n++
+		}
+		if len(acks) > 0 {
+			if err := client.SubscriptionAdminClient.Acknowledge(ctx,
+				&pb.AcknowledgeRequest{Subscription: sub, AckIds: acks}); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+		}
+	}
+	for pod, ids := range want {
+		if !slices.Equal(got[pod], ids) {
+			t.Errorf("pod %s: %d messages, not the %d sent in order", pod, len(got[pod]), len(ids))
 		}
 	}
 }

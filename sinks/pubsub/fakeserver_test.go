@@ -29,7 +29,7 @@ type ackServer struct {
 
 type requestStat struct{ count, bytes int }
 
-func newAckServer(t testing.TB, keep bool) (*ackServer, string) {
+func newAckServer(t testing.TB, keep bool, opts ...grpc.ServerOption) (*ackServer, string) {
 	t.Helper()
 	a := &ackServer{keep: keep, ids: make([]string, MaxRequestMessages)}
 	for i := range a.ids {
@@ -40,7 +40,7 @@ func newAckServer(t testing.TB, keep bool) (*ackServer, string) {
 		t.Fatal(err)
 	}
 	// Above the service's 10 MB so that the test, not the server, checks the limit.
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.ForceServerCodec(countingCodec{keep: keep}))
+	g := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(32<<20), grpc.ForceServerCodec(countingCodec{keep: keep}))...)
 	pb.RegisterPublisherServer(g, a)
 	go g.Serve(l)
 	t.Cleanup(g.Stop)

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
@@ -91,3 +94,53 @@ func byID(msgs []*pstest.Message) map[string]*pstest.Message {
 	}
 	return m
 }
+
+// startPipeline runs the real pipeline (disk buffer, batching, MaxRecordBytes, retries, dead
+// letters) with s as its only sink; it is stopped at cleanup. Records are emitted by input "in".
+func startPipeline(t *testing.T, s collector.Sink) (*collector.Pipeline, *collector.Metrics) {
+	t.Helper()
+	m := collector.NewMetrics(prometheus.NewRegistry())
+	p, err := collector.NewPipeline(collector.PipelineOptions{
+		DataDir: t.TempDir(),
+		Buffer:  buffer.Options{MaxBytes: 256 << 20, SegmentBytes: 32 << 20, Sync: 10 * time.Millisecond},
+		Sinks:   []collector.Sink{s},
+		Metrics: m,
+		Logger:  quietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(context.Background())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Stop(ctx)
+	})
+	return p, m
+}
+
+// emit writes rs to the pipeline's buffer as one batch of input "in".
+func emit(t *testing.T, p *collector.Pipeline, rs []*collector.Record) {
+	t.Helper()
+	b := &collector.Batch{}
+	for _, r := range rs {
+		b.Records = append(b.Records, *r)
+	}
+	if _, err := p.Emitter("in").Emit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func asRecordErrors(err error, re **collector.RecordErrors) bool { return errors.As(err, re) }

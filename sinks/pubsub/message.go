@@ -1,10 +1,12 @@
 package pubsub
 
 import (
+	"encoding/binary"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"cloud.google.com/go/pubsub/v2"
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -19,7 +21,12 @@ const (
 	attrStream    = "stream"
 	attrSource    = "source"
 	attrID        = "id"
-	attrTruncated = "truncated" // "true" on a record cut to fit the message limit
+	// attrTruncated is "true" on a record cut short (collector.FlagTruncated: at the input's
+	// max_line_bytes, or by the pipeline at max_message_bytes): the envelope does not say.
+	attrTruncated = "truncated"
+	// attrPart is the part number (0, 1, ...) of one part of a record split at
+	// max_message_bytes (collector.FlagPart); part i's id is the record's ID.Part(i).
+	attrPart = "part"
 )
 
 // arenaChunk is the size of the blocks message data is encoded into: a few allocations per
@@ -30,28 +37,32 @@ const arenaChunk = 256 << 10
 const arenaMaxChunk = 4 << 20
 
 // arena hands out byte slices that belong to the messages of one batch. A chunk is never
-// written again once its bytes are handed out, so the client may hold a message's data for
-// as long as it likes.
+// written again until reset, so a message's data stays as it was until its request returns.
 type arena struct {
 	buf []byte
+	enc collector.Encoder
 }
 
-// reset makes the arena's last chunk writable again. Only for an arena whose messages are
-// no longer referenced: the direct path's, once its publish requests have returned.
-func (a *arena) reset() { a.buf = a.buf[:0] }
+// reset makes the arena's last chunk writable again, once no message refers to it. A chunk
+// grown past arenaMaxChunk for a huge record is dropped rather than kept for the next batch.
+func (a *arena) reset() {
+	if cap(a.buf) > arenaMaxChunk {
+		a.buf = nil
+	}
+	a.buf = a.buf[:0]
+}
 
-// encode appends r's envelope (fitted to budget) and returns it as a slice of its own, with
-// capacity clipped so nothing appended to it can reach the next message.
-func (a *arena) encode(r *collector.Record, budget int) (data []byte, truncated, ok bool) {
-	need := collector.EnvelopeCost(r)
+// encode appends r's envelope and returns it as a slice of its own, with capacity clipped so
+// nothing appended to it can reach the next message. need is an upper bound of its size.
+func (a *arena) encode(r *collector.Record, need int) []byte {
 	if cap(a.buf)-len(a.buf) < need {
 		// Chunks grow, so an arena that is reset and reused settles on one chunk that holds
 		// a whole batch.
 		a.buf = make([]byte, 0, max(arenaChunk, need, min(2*cap(a.buf), arenaMaxChunk)))
 	}
 	start := len(a.buf)
-	a.buf, truncated, ok = appendFitted(a.buf, r, budget)
-	return a.buf[start:len(a.buf):len(a.buf)], truncated, ok
+	a.buf = a.enc.AppendJSON(a.buf, r)
+	return a.buf[start:len(a.buf):len(a.buf)]
 }
 
 // kubeOf returns the record's metadata, or an empty one.
@@ -73,31 +84,38 @@ func sourceOf(r *collector.Record) string {
 	return ""
 }
 
-// attributes builds a message's attributes in a new map; see fillAttributes.
-func attributes(r *collector.Record, id string) (map[string]string, int) {
-	m := make(map[string]string, 7)
-	return m, fillAttributes(m, r, id)
+// fillMessage makes m (emptied, with an empty attribute map) the message of r: its envelope
+// encoded into a, its attributes, and key as its ordering key.
+func (s *Sink) fillMessage(m *pb.PubsubMessage, r *collector.Record, id, key string, a *arena) {
+	fillAttributes(m.Attributes, r, id)
+	m.Data = a.encode(r, s.dataBound(r))
+	m.OrderingKey = key
 }
 
-// fillAttributes puts a message's attributes into m (which the caller has cleared) and returns
-// their encoded size, reserving room for the truncated attribute so a record can be cut to fit
-// before it is known whether it must be. Values are the source's strings (no copy) except id, a
-// slice of the batch's one id string; a value that is not valid UTF-8 (proto strings must be)
-// is repaired, which is the only case that allocates a string.
-func fillAttributes(m map[string]string, r *collector.Record, id string) int {
+// fillAttributes puts a message's attributes into m (which the caller has cleared). Values
+// are the source's strings (no copy) except id, a slice of the batch's one id string, and a
+// part number; a value that is not valid UTF-8 (proto strings must be) is repaired, which is
+// the only other case that allocates a string.
+func fillAttributes(m map[string]string, r *collector.Record, id string) {
 	k := kubeOf(r)
-	size := attrSize(attrTruncated, "true")
-	put := func(key, v string) {
-		m[key] = v
-		size += attrSize(key, v)
+	m[attrNamespace] = validUTF8(k.Namespace)
+	m[attrPod] = validUTF8(k.Pod)
+	m[attrContainer] = validUTF8(k.Container)
+	m[attrStream] = r.Stream.String()
+	m[attrSource] = validUTF8(sourceOf(r))
+	m[attrID] = id
+	if r.Flags&collector.FlagTruncated != 0 {
+		m[attrTruncated] = "true"
 	}
-	put(attrNamespace, validUTF8(k.Namespace))
-	put(attrPod, validUTF8(k.Pod))
-	put(attrContainer, validUTF8(k.Container))
-	put(attrStream, r.Stream.String())
-	put(attrSource, validUTF8(sourceOf(r)))
-	put(attrID, id)
-	return size
+	if r.Flags&collector.FlagPart != 0 {
+		m[attrPart] = strconv.Itoa(partNumber(r.ID))
+	}
+}
+
+// partNumber is i for the ID of part i made by collector.ID.Part: positions are below 2^48,
+// and Part puts i in the 16 bits above them.
+func partNumber(id collector.ID) int {
+	return int(binary.BigEndian.Uint16(id[8:10]))
 }
 
 func validUTF8(s string) string {
@@ -107,43 +125,7 @@ func validUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// dataBudget is how many bytes of data fit in a message of maxMessage bytes next to
-// attributes of attrBytes and the ordering key, counted as the client counts them (proto.Size
-// of the PubsubMessage), allowing the data field the longest length prefix it can need.
-func dataBudget(maxMessage, attrBytes int, key string) int {
-	n := maxMessage - attrBytes - protowire.SizeTag(1) - protowire.SizeVarint(MaxRequestBytes)
-	if key != "" {
-		n -= protowire.SizeTag(5) + protowire.SizeBytes(len(key))
-	}
-	return n
-}
-
 // attrSize is the encoded size of one map entry (field 2 of PubsubMessage).
 func attrSize(k, v string) int {
-	entry := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) +
-		protowire.SizeTag(2) + protowire.SizeBytes(len(v))
-	return protowire.SizeTag(2) + protowire.SizeBytes(entry)
+	return protowire.SizeTag(2) + protowire.SizeBytes(entrySize(k, v))
 }
-
-// batchMessages is what one Send publishes: the messages and their results, index for index
-// with the batch's records (a nil result is a record that was not published).
-type batchMessages struct {
-	msgs    []pubsub.Message
-	results []*pubsub.PublishResult
-	// ids holds every record's hex id back to back; attributes slice it.
-	ids string
-}
-
-func newBatchMessages(records []*collector.Record) *batchMessages {
-	ids := make([]byte, 0, 32*len(records))
-	for _, r := range records {
-		ids = r.ID.AppendHex(ids)
-	}
-	return &batchMessages{
-		msgs:    make([]pubsub.Message, len(records)),
-		results: make([]*pubsub.PublishResult, len(records)),
-		ids:     string(ids),
-	}
-}
-
-func (b *batchMessages) id(i int) string { return b.ids[32*i : 32*i+32] }

@@ -3,6 +3,8 @@ package pubsub
 import (
 	"fmt"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/collector"
 )
 
 // Pub/Sub service limits (https://cloud.google.com/pubsub/quotas#resource_limits).
@@ -18,12 +20,6 @@ const (
 	requestOverhead = 512
 )
 
-// Oversize policies: what happens to a record whose envelope does not fit in one message.
-const (
-	OversizeTruncate   = "truncate"    // cut the message (then fields) so the envelope fits
-	OversizeDeadLetter = "dead_letter" // report the record as a permanent RecordError
-)
-
 // Options are the Pub/Sub settings beyond collector.SinkConfig. The zero value is valid and
 // means the defaults below; the config keys proposed for them are in the comments.
 type Options struct {
@@ -32,24 +28,26 @@ type Options struct {
 	// disables ordering. Key: ordering_key.
 	OrderingKey string
 	// MaxMessageBytes caps one message (data + attributes + ordering key as encoded); default
-	// and maximum MaxRequestBytes minus the request overhead. Key: max_message_bytes.
+	// and maximum MaxRequestBytes minus the request overhead. The pipeline enforces it
+	// (collector.Limits.MaxRecordBytes). Key: max_message_bytes.
 	MaxMessageBytes int
-	// Oversize is OversizeTruncate (default) or OversizeDeadLetter. Key: oversize.
+	// Oversize is what the pipeline does with a record over MaxMessageBytes: "truncate" (the
+	// default here), "split" or "dead_letter" (collector.ParseOversize). Key: oversize.
 	Oversize string
 	// PublishTimeout bounds the client's own retries of one publish request; default 60s.
 	// Key: publish_timeout.
 	PublishTimeout time.Duration
-	// Compression gzips publish requests larger than 1 KiB: logs compress 5-10x, at a CPU
-	// cost. Key: compression.
+	// Compression gzips publish requests: logs compress 5-10x, at a CPU cost. Key:
+	// compression.
 	Compression bool
 
 	// Request sizing, for tuning and tests; the defaults fit logs (the pipeline has already
-	// batched, so requests go out at once). Without ordering keys a batch is cut into requests
-	// of at most CountThreshold messages and ByteThreshold bytes; with them, these are the
-	// client Publisher's bundling thresholds, and DelayThreshold its longest wait.
-	CountThreshold int           // messages per request, default and max 1000
-	ByteThreshold  int           // request bytes, default 9 MB
-	DelayThreshold time.Duration // longest wait for a fuller request (ordering keys), default 5ms
+	// batched, so requests go out at once): a batch is cut into requests of at most
+	// CountThreshold messages and ByteThreshold bytes.
+	CountThreshold int // messages per request, default and max 1000
+	ByteThreshold  int // request bytes, default 9 MB
+
+	oversize collector.Oversize // Oversize, parsed
 }
 
 // Defaults.
@@ -58,7 +56,9 @@ const (
 	DefaultBatchDelay     = 100 * time.Millisecond
 	DefaultPublishTimeout = 60 * time.Second
 	DefaultByteThreshold  = 9_000_000
-	DefaultDelayThreshold = 5 * time.Millisecond
+	// DefaultOversize keeps one message per record: the envelope has no field that ties the
+	// parts of a split record together, so in a BigQuery table they are unrelated rows.
+	DefaultOversize = collector.OversizeTruncate
 	// BatchMaxBytes sizes the pipeline's batches (by RecordCost) under the request limit.
 	BatchMaxBytes = 9_000_000
 )
@@ -72,12 +72,13 @@ func (o Options) withDefaults() (Options, error) {
 	case o.MaxMessageBytes < 1024 || o.MaxMessageBytes > limit:
 		return o, fmt.Errorf("max_message_bytes: %d not in [1024, %d]", o.MaxMessageBytes, limit)
 	}
-	switch o.Oversize {
-	case "":
-		o.Oversize = OversizeTruncate
-	case OversizeTruncate, OversizeDeadLetter:
-	default:
-		return o, fmt.Errorf("oversize: %q is not %s or %s", o.Oversize, OversizeTruncate, OversizeDeadLetter)
+	o.oversize = DefaultOversize
+	if o.Oversize != "" {
+		p, err := collector.ParseOversize(o.Oversize)
+		if err != nil {
+			return o, err
+		}
+		o.oversize = p
 	}
 	if o.PublishTimeout < 0 {
 		return o, fmt.Errorf("publish_timeout: negative %s", o.PublishTimeout)
@@ -90,9 +91,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ByteThreshold <= 0 || o.ByteThreshold > limit {
 		o.ByteThreshold = DefaultByteThreshold
-	}
-	if o.DelayThreshold <= 0 {
-		o.DelayThreshold = DefaultDelayThreshold
 	}
 	return o, nil
 }

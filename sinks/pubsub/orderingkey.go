@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -40,12 +41,19 @@ type keyPart struct {
 
 // keyTemplate renders ordering keys. A key depends only on a record's source metadata and
 // stream, so rendered keys are cached by (metadata version, input, stream): the per-record
-// cost is one map lookup, not a string build.
+// cost is a comparison with the last key asked for (records come in runs of one source), else
+// one map lookup, never a string build.
 type keyTemplate struct {
 	parts []keyPart
 
+	last  atomic.Pointer[renderedKey]
 	mu    sync.Mutex
-	cache map[keyCacheKey]string
+	cache map[keyCacheKey]*renderedKey
+}
+
+type renderedKey struct {
+	ck  keyCacheKey
+	key string
 }
 
 type keyCacheKey struct {
@@ -62,7 +70,7 @@ func parseKeyTemplate(tmpl string) (*keyTemplate, error) {
 	if tmpl == "" {
 		return nil, nil
 	}
-	t := &keyTemplate{cache: make(map[keyCacheKey]string)}
+	t := &keyTemplate{cache: make(map[keyCacheKey]*renderedKey)}
 	for rest := tmpl; rest != ""; {
 		open := strings.IndexByte(rest, '{')
 		if open < 0 {
@@ -94,17 +102,21 @@ func (t *keyTemplate) key(r *collector.Record) string {
 		ck.kube = r.Source.Kube()
 		ck.input = r.Source.Input
 	}
+	if rk := t.last.Load(); rk != nil && rk.ck == ck {
+		return rk.key
+	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if k, ok := t.cache[ck]; ok {
-		return k
+	rk, ok := t.cache[ck]
+	if !ok {
+		rk = &renderedKey{ck: ck, key: t.render(ck)}
+		if len(t.cache) >= maxKeyCache {
+			clear(t.cache)
+		}
+		t.cache[ck] = rk
 	}
-	k := t.render(ck)
-	if len(t.cache) >= maxKeyCache {
-		clear(t.cache)
-	}
-	t.cache[ck] = k
-	return k
+	t.mu.Unlock()
+	t.last.Store(rk)
+	return rk.key
 }
 
 func (t *keyTemplate) render(ck keyCacheKey) string {

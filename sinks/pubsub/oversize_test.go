@@ -3,10 +3,13 @@ package pubsub
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -18,6 +21,15 @@ type envelope struct {
 	Message string          `json:"message"`
 	Tag     string          `json:"tag"`
 	Fields  json.RawMessage `json:"fields"`
+}
+
+func decodeEnvelope(t *testing.T, m *pb.PubsubMessage) envelope {
+	t.Helper()
+	var env envelope
+	if err := json.Unmarshal(m.Data, &env); err != nil {
+		t.Fatalf("data is not JSON: %v\n%s", err, m.Data)
+	}
+	return env
 }
 
 func TestRequestLimitsRespected(t *testing.T) {
@@ -45,106 +57,160 @@ func TestRequestLimitsRespected(t *testing.T) {
 	}
 }
 
-func TestOversizeTruncate(t *testing.T) {
+// oversizeRecords are two ordinary records around one over 2048 bytes as Pub/Sub counts it:
+// its message is escape-heavy (quotes, newlines, multibyte and control characters), so its
+// envelope is much bigger than its bytes, and it has fields, which a cut record loses.
+func oversizeRecords() []*collector.Record {
+	rs := makeRecords(3, 50, "fit")
+	rs[1].Message = bytes.Repeat([]byte("é\"\n€\x01ab"), 500)
+	rs[1].Fields = []byte(`{"level":"warn"}`)
+	return rs
+}
+
+// runOversize sends oversizeRecords through the real pipeline to a sink with a 2048-byte
+// message limit and the given policy, and returns what the server received once want
+// messages arrived.
+func runOversize(t *testing.T, policy string, want func(got int) bool) ([]*collector.Record, []*pb.PubsubMessage, *collector.Metrics) {
+	t.Helper()
 	srv, addr := newAckServer(t, true)
-	const limit = 2048
-	s := newTestSink(t, addr, testTopic, Options{MaxMessageBytes: limit})
-	rs := makeRecords(4, 50, "fit")
-	rs[1].Message = bytes.Repeat([]byte("é\n"), 3000)                     // escapes and multibyte runes
-	rs[2].Fields = []byte(`{"blob":"` + strings.Repeat("z", 5000) + `"}`) // only dropping fields helps
-	rs[2].Tag = []byte("app.tag")
-	if err := send(t, s, rs); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
+	s := newTestSink(t, addr, testTopic, Options{MaxMessageBytes: 2048, Oversize: policy})
+	p, m := startPipeline(t, s)
+	rs := oversizeRecords()
+	emit(t, p, rs)
+	waitFor(t, "messages", func() bool { _, msgs := srv.stats(); return want(len(msgs)) })
 	_, msgs := srv.stats()
-	if len(msgs) != len(rs) {
-		t.Fatalf("server got %d messages, want %d", len(msgs), len(rs))
-	}
-	for _, m := range msgs {
-		if size := proto.Size(m); size > limit {
-			t.Errorf("message %s is %d bytes, over %d", m.Attributes["id"], size, limit)
-		}
-		var env envelope
-		if err := json.Unmarshal(m.Data, &env); err != nil {
-			t.Fatalf("data is not JSON: %v\n%s", err, m.Data)
-		}
-		want := rs[idIndex(t, rs, env.ID)]
-		truncated := m.Attributes["truncated"] == "true"
-		if truncated != (want == rs[1] || want == rs[2]) {
-			t.Errorf("record %s: truncated attribute %v", env.ID, truncated)
-		}
-		if !strings.HasPrefix(string(want.Message), env.Message) {
-			t.Errorf("record %s: message is not a prefix of the original", env.ID)
-		}
-		if size := proto.Size(m); want == rs[1] && size < limit-16 {
-			t.Errorf("record 1: cut to %d bytes, want as many whole characters as fit in %d", size, limit)
-		}
-		if want == rs[2] && (string(env.Fields) != "{}" || env.Tag != "app.tag" || env.Message != string(want.Message)) {
-			t.Errorf("record 2: fields %s tag %q message %q, want fields dropped, the rest kept", env.Fields, env.Tag, env.Message)
+	for _, msg := range msgs {
+		if size := proto.Size(msg); size > 2048 {
+			t.Errorf("message %s is %d bytes, over 2048", msg.Attributes["id"], size)
 		}
 	}
-	if s.Truncated() != 2 {
-		t.Errorf("Truncated() = %d, want 2", s.Truncated())
+	return rs, msgs, m
+}
+
+func TestOversizeTruncateIsTheDefault(t *testing.T) {
+	rs, msgs, m := runOversize(t, "", func(n int) bool { return n == 3 })
+	byID := map[string]*pb.PubsubMessage{}
+	for _, msg := range msgs {
+		byID[msg.Attributes["id"]] = msg
 	}
-	if rs[1].Flags&collector.FlagTruncated != 0 {
-		t.Errorf("the caller's record was modified")
+	for i, r := range rs {
+		msg := byID[r.ID.String()]
+		if msg == nil {
+			t.Fatalf("record %d not delivered", i)
+		}
+		env := decodeEnvelope(t, msg)
+		if i != 1 {
+			if env.Message != string(r.Message) || msg.Attributes[attrTruncated] != "" {
+				t.Errorf("record %d changed: %q %v", i, env.Message, msg.Attributes)
+			}
+			continue
+		}
+		if msg.Attributes[attrTruncated] != "true" || msg.Attributes[attrPart] != "" {
+			t.Errorf("truncated record: attributes %v, want truncated=true", msg.Attributes)
+		}
+		if !strings.HasPrefix(string(r.Message), env.Message) || string(env.Fields) != "{}" {
+			t.Errorf("truncated record: message %q is not a prefix, or fields %s kept", env.Message, env.Fields)
+		}
+		// As much as fits: the measure reserves only the part attribute beside the message.
+		if size := proto.Size(msg); size < 2048-32 {
+			t.Errorf("truncated to %d bytes, want close to 2048", size)
+		}
+	}
+	if got := testutil.ToFloat64(m.SinkOversize.WithLabelValues("pubsub", "truncate")); got != 1 {
+		t.Errorf("oversize truncate counted %v, want 1", got)
 	}
 }
 
-func idIndex(t *testing.T, rs []*collector.Record, id string) int {
-	t.Helper()
-	for i, r := range rs {
-		if r.ID.String() == id {
-			return i
+func TestOversizeSplit(t *testing.T) {
+	rs, msgs, m := runOversize(t, "split", func(n int) bool { return n >= 5 })
+	var parts []*pb.PubsubMessage
+	for _, msg := range msgs {
+		if msg.Attributes[attrPart] != "" {
+			parts = append(parts, msg)
 		}
 	}
-	t.Fatalf("unknown id %s", id)
-	return -1
+	slices.SortFunc(parts, func(a, b *pb.PubsubMessage) int {
+		x, _ := strconv.Atoi(a.Attributes[attrPart])
+		y, _ := strconv.Atoi(b.Attributes[attrPart])
+		return x - y
+	})
+	if len(parts) < 3 || len(msgs) != len(parts)+2 {
+		t.Fatalf("%d messages, %d parts: want the 2 small records and the big one in several parts", len(msgs), len(parts))
+	}
+	var whole strings.Builder
+	for i, msg := range parts {
+		env := decodeEnvelope(t, msg)
+		if want := rs[1].ID.Part(i).String(); env.ID != want || msg.Attributes[attrID] != want {
+			t.Errorf("part %d: id %s (attribute %s), want %s", i, env.ID, msg.Attributes[attrID], want)
+		}
+		if msg.Attributes[attrPart] != strconv.Itoa(i) || msg.Attributes[attrTruncated] != "" {
+			t.Errorf("part %d: attributes %v", i, msg.Attributes)
+		}
+		if string(env.Fields) != "{}" {
+			t.Errorf("part %d: fields %s, want none", i, env.Fields)
+		}
+		whole.WriteString(env.Message)
+	}
+	if whole.String() != string(rs[1].Message) {
+		t.Errorf("parts put together differ from the record's message")
+	}
+	if got := testutil.ToFloat64(m.SinkOversize.WithLabelValues("pubsub", "split")); got != 1 {
+		t.Errorf("oversize split counted %v, want 1", got)
+	}
 }
 
 func TestOversizeDeadLetter(t *testing.T) {
-	srv, addr := newAckServer(t, true)
-	s := newTestSink(t, addr, testTopic, Options{MaxMessageBytes: 2048, Oversize: OversizeDeadLetter})
-	rs := makeRecords(3, 50, "dl")
-	rs[1].Message = bytes.Repeat([]byte("x"), 4000)
-	err := send(t, s, rs)
-	var re *collector.RecordErrors
-	if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0].Index != 1 || !errors.Is(re.Failed[0].Err, errOversize) {
-		t.Fatalf("err %v, want RecordErrors for index 1", err)
-	}
-	if _, msgs := srv.stats(); len(msgs) != 2 {
-		t.Errorf("server got %d messages, want the 2 that fit", len(msgs))
-	}
-	if s.Oversized() != 1 {
-		t.Errorf("Oversized() = %d, want 1", s.Oversized())
-	}
-	// A batch of nothing but oversize records is a permanent batch error, never a retry.
-	if err := send(t, s, rs[1:2]); !collector.IsPermanent(err) {
-		t.Errorf("err %v, want permanent", err)
+	rs, msgs, m := runOversize(t, "dead_letter", func(n int) bool { return n == 2 })
+	waitFor(t, "the dead letter", func() bool {
+		return testutil.ToFloat64(m.DeadLetterRecords.WithLabelValues("pubsub", "oversize")) == 1
+	})
+	for _, msg := range msgs {
+		if msg.Attributes[attrID] == rs[1].ID.String() {
+			t.Errorf("the oversize record was published")
+		}
 	}
 }
 
 // TestRecordOverTenMegabytes sends a record over the real service limit with the default
-// options: it must arrive truncated within the limit, not loop and not be refused.
+// options through the pipeline: it arrives truncated within the limit, next to the limit, in a
+// request the service takes.
 func TestRecordOverTenMegabytes(t *testing.T) {
 	srv, addr := newAckServer(t, true)
 	s := newTestSink(t, addr, testTopic, Options{})
+	p, _ := startPipeline(t, s)
 	rs := makeRecords(1, 11_000_000, "huge")
-	if err := send(t, s, rs); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
+	emit(t, p, rs)
+	waitFor(t, "the message", func() bool { _, msgs := srv.stats(); return len(msgs) == 1 })
 	reqs, msgs := srv.stats()
-	if len(msgs) != 1 {
-		t.Fatalf("server got %d messages, want 1", len(msgs))
-	}
 	for _, r := range reqs {
 		if r.bytes > MaxRequestBytes {
 			t.Errorf("request of %d bytes over the 10 MB limit", r.bytes)
 		}
 	}
-	for _, m := range msgs {
-		if m.Attributes["truncated"] != "true" || len(m.Data) < 9_900_000 {
-			t.Errorf("message of %d bytes, attributes %v: want truncated near 10 MB", len(m.Data), m.Attributes)
-		}
+	m := msgs[0]
+	if m.Attributes[attrTruncated] != "true" || proto.Size(m) > s.opts.MaxMessageBytes || proto.Size(m) < s.opts.MaxMessageBytes-64 {
+		t.Errorf("message of %d bytes, attributes %v: want truncated to just under %d", proto.Size(m), m.Attributes, s.opts.MaxMessageBytes)
+	}
+}
+
+// TestSendRefusesOversizeMessage: a message over the limit that reaches Send anyway (a caller
+// that ignores Limits) is reported as a permanent record error, not sent, not truncated.
+func TestSendRefusesOversizeMessage(t *testing.T) {
+	srv, addr := newAckServer(t, true)
+	s := newTestSink(t, addr, testTopic, Options{MaxMessageBytes: 2048})
+	rs := makeRecords(3, 50, "big")
+	rs[1].Message = bytes.Repeat([]byte("x"), 4000)
+	err := send(t, s, rs)
+	var re *collector.RecordErrors
+	if !asRecordErrors(err, &re) || len(re.Failed) != 1 || re.Failed[0].Index != 1 || len(re.Retry) != 0 ||
+		collector.ErrorReason(re.Failed[0].Err) != reasonOversize {
+		t.Fatalf("err %v, want a permanent oversize error for index 1", err)
+	}
+	if _, msgs := srv.stats(); len(msgs) != 2 {
+		t.Errorf("server got %d messages, want the 2 that fit", len(msgs))
+	}
+	// A batch of nothing but oversize records is a permanent batch error, never a retry.
+	if err := send(t, s, rs[1:2]); !collector.IsPermanent(err) || collector.ErrorReason(err) != reasonOversize {
+		t.Errorf("err %v, want permanent with reason oversize", err)
 	}
 }

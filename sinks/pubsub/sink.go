@@ -17,27 +17,26 @@ import (
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
-// Sink publishes records to one Pub/Sub topic. It implements collector.Sink; Send may be
-// called concurrently.
+// Sink publishes records to one Pub/Sub topic. It implements collector.Sink and
+// collector.Keyer; Send may be called concurrently.
 type Sink struct {
 	name   string
-	log    *slog.Logger
+	warn   *collector.WarnLimiter
 	opts   Options
 	limits collector.Limits
 	keys   *keyTemplate // nil: no ordering
+	sizes  sizeCache
 
 	client  *pubsub.Client
-	topic   string            // full resource name, for the direct path
-	pub     *pubsub.Publisher // nil without ordering: the direct path publishes instead
-	scratch sync.Pool         // *directBatch
+	topic   string    // full resource name
+	scratch sync.Pool // *directBatch
 	closed  atomic.Bool
-
-	truncated   atomic.Uint64
-	deadLetters atomic.Uint64
-	warn        *collector.WarnLimiter
 }
 
-var _ collector.Sink = (*Sink)(nil)
+var (
+	_ collector.Sink  = (*Sink)(nil)
+	_ collector.Keyer = (*Sink)(nil)
+)
 
 // New returns a sink for cfg with default Options.
 func New(ctx context.Context, cfg collector.SinkConfig, log *slog.Logger) (*Sink, error) {
@@ -96,7 +95,7 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 
 	clientOpts := []option.ClientOption{
 		option.WithTelemetryDisabled(),
-		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodec(publishCodec{}))),
+		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.ForceCodecV2(publishCodec{}))),
 	}
 	if cfg.Endpoint != "" {
 		clientOpts = append(clientOpts, option.WithEndpoint(cfg.Endpoint))
@@ -112,43 +111,27 @@ func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options,
 	}
 
 	s := &Sink{
-		name: cfg.Name,
-		log:  log,
-		opts: opts,
-		keys: keys,
-		limits: collector.Limits{
-			MaxRecords:  MaxRequestMessages,
-			MaxBytes:    BatchMaxBytes,
-			MaxInFlight: inFlight,
-			MaxDelay:    delay,
-			RecordCost:  recordCost,
-			// The attributes' worst case (hundreds of bytes) leaves this much for the envelope.
-			MaxRecordBytes: opts.MaxMessageBytes - 4096,
-		},
+		name:   cfg.Name,
+		warn:   collector.NewWarnLimiter(log, time.Minute),
+		opts:   opts,
+		keys:   keys,
 		client: client,
 		topic:  topicPath(cfg.Project, cfg.Topic),
 	}
-	s.warn = collector.NewWarnLimiter(log, time.Minute)
-	if keys == nil {
-		return s, nil
+	s.limits = collector.Limits{
+		MaxRecords:  MaxRequestMessages,
+		MaxBytes:    BatchMaxBytes,
+		MaxInFlight: inFlight,
+		MaxDelay:    delay,
+		RecordCost:  recordCost,
+		// With an ordering key the pipeline cuts batches per key and keeps one batch of a key
+		// in flight; Send publishes it as one request (or several in turn), which is what the
+		// client's Publisher does for a key, without its cost per message.
+		OrderedKeys:    keys != nil,
+		MaxRecordBytes: opts.MaxMessageBytes,
+		RecordBytes:    s.recordBytes,
+		Oversize:       opts.oversize,
 	}
-
-	s.pub = client.Publisher(cfg.Topic)
-	// Flow control is a backstop under the pipeline's own bound (MaxInFlight batches): it
-	// blocks Publish, never fails it, and admits one maximal message whatever its size.
-	ps := &s.pub.PublishSettings
-	ps.CountThreshold = opts.CountThreshold
-	ps.ByteThreshold = opts.ByteThreshold
-	ps.DelayThreshold = opts.DelayThreshold
-	ps.Timeout = opts.PublishTimeout
-	ps.EnableCompression = opts.Compression
-	ps.CompressionBytesThreshold = 1024
-	ps.FlowControlSettings = pubsub.FlowControlSettings{
-		MaxOutstandingMessages: 2 * inFlight * MaxRequestMessages,
-		MaxOutstandingBytes:    2*inFlight*BatchMaxBytes + MaxRequestBytes,
-		LimitExceededBehavior:  pubsub.FlowControlBlock,
-	}
-	s.pub.EnableMessageOrdering = true
 	return s, nil
 }
 
@@ -163,34 +146,23 @@ func (s *Sink) Name() string { return s.name }
 
 func (s *Sink) Limits() collector.Limits { return s.limits }
 
-// Truncated returns how many records were cut to fit a message since the sink started.
-func (s *Sink) Truncated() uint64 { return s.truncated.Load() }
+// AppendKey appends r's ordering key (collector.Keyer). Without an ordering_key template every
+// record has the empty key, so the pipeline batches as for a sink without keys.
+func (s *Sink) AppendKey(dst []byte, r *collector.Record) []byte {
+	if s.keys == nil {
+		return dst
+	}
+	return append(dst, s.keys.key(r)...)
+}
 
-// Oversized returns how many records were reported as permanent RecordErrors because they
-// could not fit a message (the dead_letter policy, or an envelope too big even when cut).
-func (s *Sink) Oversized() uint64 { return s.deadLetters.Load() }
-
-// Close flushes messages still held by the client (those of a Send whose context ended
-// first) and closes the connection. It returns ctx's error if the flush outlives ctx.
+// Close closes the client's connection. Nothing is held past Send, so there is nothing to
+// flush.
 func (s *Sink) Close(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	done := make(chan struct{})
-	go func() {
-		if s.pub != nil {
-			s.pub.Stop()
-		}
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("pubsub sink %q: close: flush: %w", s.name, ctx.Err())
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("pubsub sink %q: close: %w", s.name, err)
 	}
-	if cerr := s.client.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("pubsub sink %q: close: %w", s.name, cerr)
-	}
-	return err
+	return nil
 }

@@ -4,17 +4,24 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -96,8 +103,11 @@ func TestLimits(t *testing.T) {
 		if l.MaxBytes <= 0 || l.MaxBytes >= 10_000_000 {
 			t.Errorf("MaxBytes %d not under the 10 MB request limit", l.MaxBytes)
 		}
-		if l.MaxRecordBytes <= 0 || l.MaxRecordBytes >= 10_000_000 {
-			t.Errorf("MaxRecordBytes %d not under the 10 MB message limit", l.MaxRecordBytes)
+		if l.MaxRecordBytes <= 0 || l.MaxRecordBytes >= 10_000_000 || l.RecordBytes == nil {
+			t.Errorf("MaxRecordBytes %d not under the 10 MB message limit, or no RecordBytes", l.MaxRecordBytes)
+		}
+		if l.Oversize != collector.OversizeTruncate || l.OrderedKeys {
+			t.Errorf("Oversize %v, OrderedKeys %v: want truncate, and no ordering without a template", l.Oversize, l.OrderedKeys)
 		}
 		if l.MaxDelay <= 0 || l.RecordCost == nil {
 			t.Errorf("MaxDelay %v, RecordCost set %v", l.MaxDelay, l.RecordCost != nil)
@@ -129,12 +139,26 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	negative := ok
 	negative.MaxInFlight = -1
 	f(negative, Options{}, "max_in_flight")
-	f(ok, Options{Oversize: "drop"}, `oversize: "drop"`)
+	f(ok, Options{Oversize: "drop"}, `oversize "drop" is not one of split, truncate, dead_letter`)
 	f(ok, Options{MaxMessageBytes: 20_000_000}, "max_message_bytes")
 	f(ok, Options{MaxMessageBytes: 10}, "max_message_bytes")
 	f(ok, Options{OrderingKey: "{namespace}/{podname}"}, `unknown placeholder \{podname\}`)
 	f(ok, Options{OrderingKey: "{namespace"}, "unclosed")
 	f(ok, Options{PublishTimeout: -time.Second}, "publish_timeout")
+}
+
+func TestOversizeOptionSetsThePolicy(t *testing.T) {
+	f := func(opt string, want collector.Oversize) {
+		t.Helper()
+		s := newTestSink(t, "127.0.0.1:1", testTopic, Options{Oversize: opt})
+		if got := s.Limits().Oversize; got != want {
+			t.Errorf("oversize %q: policy %v, want %v", opt, got, want)
+		}
+	}
+	f("", collector.OversizeTruncate)
+	f("truncate", collector.OversizeTruncate)
+	f("split", collector.OversizeSplit)
+	f("dead_letter", collector.OversizeDeadLetter)
 }
 
 func TestMissingTopicIsPermanent(t *testing.T) {
@@ -148,19 +172,21 @@ func TestMissingTopicIsPermanent(t *testing.T) {
 	if errors.As(err, &re) {
 		t.Fatalf("err %v is a RecordErrors; the whole batch failed", err)
 	}
-	if status.Code(err) != codes.NotFound {
-		t.Errorf("err %v does not carry NotFound", err)
+	if status.Code(err) != codes.NotFound || collector.ErrorReason(err) != reasonNotFound {
+		t.Errorf("err %v does not carry NotFound, or reason %q is not %s", err, collector.ErrorReason(err), reasonNotFound)
 	}
 }
 
 // failReactor fails every publish request holding a message whose data contains "fail=CODE",
-// and the first request holding "failonce=CODE".
+// and the first request holding "failonce=CODE" (or "failonce=CODE#n", to fail once more). It
+// records the ordering keys of every request it sees.
 type failReactor struct {
-	mu     sync.Mutex
-	failed map[string]bool
+	mu       sync.Mutex
+	failed   map[string]bool
+	requests [][]string // ordering keys of each request's messages
 }
 
-var failMarker = regexp.MustCompile(`fail(once)?=([A-Za-z]+)`)
+var failMarker = regexp.MustCompile(`fail(once)?=([A-Za-z]+)(#[0-9]+)?`)
 
 var codeByName = map[string]codes.Code{
 	"InvalidArgument": codes.InvalidArgument, "NotFound": codes.NotFound,
@@ -172,6 +198,11 @@ var codeByName = map[string]codes.Code{
 func (f *failReactor) React(req any) (bool, any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var keys []string
+	for _, m := range req.(*pb.PublishRequest).Messages {
+		keys = append(keys, m.OrderingKey)
+	}
+	f.requests = append(f.requests, keys)
 	for _, m := range req.(*pb.PublishRequest).Messages {
 		sub := failMarker.FindSubmatch(m.Data)
 		if sub == nil {
@@ -188,9 +219,20 @@ func (f *failReactor) React(req any) (bool, any, error) {
 	return false, nil, nil
 }
 
+func (f *failReactor) requestKeys() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.requests)
+}
+
 func newFailingPstest(t *testing.T) *pstest.Server {
-	return newPstest(t, pstest.ServerReactorOption{FuncName: "Publish",
-		Reactor: &failReactor{failed: map[string]bool{}}})
+	srv, _ := newFailingPstestReactor(t)
+	return srv
+}
+
+func newFailingPstestReactor(t *testing.T) (*pstest.Server, *failReactor) {
+	f := &failReactor{failed: map[string]bool{}}
+	return newPstest(t, pstest.ServerReactorOption{FuncName: "Publish", Reactor: f}), f
 }
 
 func TestInjectedErrorsAreClassified(t *testing.T) {
@@ -199,14 +241,13 @@ func TestInjectedErrorsAreClassified(t *testing.T) {
 	// timeout ends the client's own retries of Unavailable quickly.
 	s := newTestSink(t, srv.Addr, testTopic, Options{CountThreshold: 1, PublishTimeout: 300 * time.Millisecond})
 
-	type want int
 	const (
-		wantNil want = iota
-		wantRetry
-		wantPermanent
-		wantRecordErrors
+		wantNil       = "nil"
+		wantRetryAll  = "retry all"  // a plain error: the whole batch again
+		wantPermanent = "permanent"  // the whole batch dead-lettered
+		wantPartial   = "per record" // RecordErrors
 	)
-	f := func(name string, markers []string, w want, wantFailed []int) {
+	f := func(name string, markers []string, want string, failed map[int]string, retry []int) {
 		t.Helper()
 		rs := makeRecords(len(markers), 0, name)
 		for i, m := range markers {
@@ -216,90 +257,145 @@ func TestInjectedErrorsAreClassified(t *testing.T) {
 		err := send(t, s, rs)
 		var re *collector.RecordErrors
 		isRE := errors.As(err, &re)
-		switch w {
+		switch want {
 		case wantNil:
 			if err != nil {
 				t.Errorf("%s: err %v, want nil", name, err)
 			}
-		case wantRetry:
+		case wantRetryAll:
 			if err == nil || collector.IsPermanent(err) || isRE {
 				t.Errorf("%s: err %v, want retryable", name, err)
 			}
 		case wantPermanent:
-			if !collector.IsPermanent(err) || isRE {
-				t.Errorf("%s: err %v, want permanent batch error", name, err)
+			if !collector.IsPermanent(err) || isRE || collector.ErrorReason(err) != failed[0] {
+				t.Errorf("%s: err %v (reason %s), want a permanent batch error with reason %s", name, err, collector.ErrorReason(err), failed[0])
 			}
-		case wantRecordErrors:
+		case wantPartial:
 			if !isRE {
 				t.Fatalf("%s: err %v, want RecordErrors", name, err)
 			}
-			var idx []int
+			gotFailed := map[int]string{}
 			for _, fe := range re.Failed {
-				idx = append(idx, fe.Index)
-				if !permanent(fe.Err) {
-					t.Errorf("%s: record %d error %v not permanent", name, fe.Index, fe.Err)
+				gotFailed[fe.Index] = collector.ErrorReason(fe.Err)
+			}
+			if !maps.Equal(gotFailed, failed) {
+				t.Errorf("%s: failed %v, want %v", name, gotFailed, failed)
+			}
+			var gotRetry []int
+			for _, e := range re.Retry {
+				gotRetry = append(gotRetry, e.Index)
+				if permanent(e.Err) {
+					t.Errorf("%s: record %d to retry has a permanent error %v", name, e.Index, e.Err)
 				}
 			}
-			if !slices.Equal(idx, wantFailed) {
-				t.Errorf("%s: failed indexes %v, want %v", name, idx, wantFailed)
+			if !slices.Equal(gotRetry, retry) {
+				t.Errorf("%s: retry %v, want %v", name, gotRetry, retry)
 			}
-			if got, want := len(srv.Messages())-before, len(rs)-len(wantFailed); got != want {
+			if got, want := len(srv.Messages())-before, len(rs)-len(failed)-len(retry); got != want {
 				t.Errorf("%s: server got %d messages, want the %d others", name, got, want)
 			}
 		}
 	}
-	f("ok", []string{"", "", ""}, wantNil, nil)
-	f("one invalid", []string{"", "fail=InvalidArgument", ""}, wantRecordErrors, []int{1})
-	f("two refused", []string{"fail=PermissionDenied", "", "fail=FailedPrecondition"}, wantRecordErrors, []int{0, 2})
-	f("all refused", []string{"fail=InvalidArgument", "fail=NotFound"}, wantPermanent, nil)
-	f("unauthenticated", []string{"", "fail=Unauthenticated", ""}, wantRetry, nil)
-	f("unavailable", []string{"fail=Unavailable"}, wantRetry, nil)
-	f("quota", []string{"fail=ResourceExhausted", ""}, wantRetry, nil)
-	f("retry wins over refusal", []string{"fail=InvalidArgument", "fail=Unauthenticated", ""}, wantRetry, nil)
+	f("ok", []string{"", "", ""}, wantNil, nil, nil)
+	f("one invalid", []string{"", "fail=InvalidArgument", ""}, wantPartial, map[int]string{1: "invalid_argument"}, nil)
+	f("two refused", []string{"fail=PermissionDenied", "", "fail=FailedPrecondition"}, wantPartial,
+		map[int]string{0: "permission_denied", 2: "failed_precondition"}, nil)
+	f("all refused alike", []string{"fail=NotFound", "fail=NotFound"}, wantPermanent, map[int]string{0: "not_found"}, nil)
+	f("all refused, two reasons", []string{"fail=InvalidArgument", "fail=NotFound"}, wantPartial,
+		map[int]string{0: "invalid_argument", 1: "not_found"}, nil)
+	f("unauthenticated", []string{"", "fail=Unauthenticated", ""}, wantPartial, map[int]string{}, []int{1})
+	f("unavailable", []string{"fail=Unavailable"}, wantRetryAll, nil, nil)
+	f("all throttled", []string{"fail=ResourceExhausted", "fail=Unauthenticated"}, wantRetryAll, nil, nil)
+	f("quota", []string{"fail=ResourceExhausted", ""}, wantPartial, map[int]string{}, []int{0})
+	f("refused and to retry", []string{"fail=InvalidArgument", "fail=Unauthenticated", "", "fail=Unavailable"}, wantPartial,
+		map[int]string{0: "invalid_argument"}, []int{1, 3})
 }
 
-func TestRetryableThenResent(t *testing.T) {
+// TestPartialRetryResendsOnlyTheUndelivered runs the real pipeline: one request of a batch
+// fails once, and only its messages are published again, so every record arrives exactly once.
+func TestPartialRetryResendsOnlyTheUndelivered(t *testing.T) {
 	srv := newFailingPstest(t)
-	s := newTestSink(t, srv.Addr, testTopic, Options{CountThreshold: 1})
-	rs := makeRecords(3, 0, "again")
-	rs[1].Message = append(rs[1].Message, "failonce=Unauthenticated"...)
-	if err := send(t, s, rs); err == nil || collector.IsPermanent(err) {
-		t.Fatalf("first Send: %v, want retryable", err)
+	s := newTestSink(t, srv.Addr, testTopic, Options{CountThreshold: 10})
+	p, m := startPipeline(t, s)
+	rs := makeRecords(50, 20, "partial")
+	// Unauthenticated, because the client itself retries Unavailable and ResourceExhausted.
+	rs[23].Message = append(rs[23].Message, "failonce=Unauthenticated#1"...)
+	rs[41].Message = append(rs[41].Message, "failonce=Unauthenticated#2"...)
+	emit(t, p, rs)
+	waitFor(t, "every record", func() bool { return len(byID(srv.Messages())) == len(rs) })
+	waitFor(t, "the sent count", func() bool {
+		return testutil.ToFloat64(m.SinkRecords.WithLabelValues("pubsub", collector.ResultSent)) == float64(len(rs))
+	})
+	if n := len(srv.Messages()); n != len(rs) {
+		t.Errorf("server got %d messages for %d records: delivered records were published again", n, len(rs))
 	}
-	if err := send(t, s, rs); err != nil {
-		t.Fatalf("resend: %v", err)
-	}
-	// Duplicates of the records acknowledged the first time are expected; every id arrived.
-	if got := byID(srv.Messages()); len(got) != 3 {
-		t.Errorf("%d distinct ids, want 3", len(got))
+	// The two failed requests of 10 messages each were retried, nothing else.
+	if got := testutil.ToFloat64(m.SinkRecords.WithLabelValues("pubsub", collector.ResultRetried)); got != 20 {
+		t.Errorf("retried = %v, want 20", got)
 	}
 }
 
-func TestOrderingKeyAndResume(t *testing.T) {
-	srv := newFailingPstest(t)
-	s := newTestSink(t, srv.Addr, testTopic, Options{OrderingKey: "{namespace}/{pod}"})
-	rs := makeRecords(4, 0, "ordered")
-	rs[0].Message = append(rs[0].Message, "failonce=Unauthenticated"...)
-	// The failure pauses the key: the batch fails, and so would every later one with that key
-	// unless the sink resumes it.
-	if err := send(t, s, rs); err == nil || collector.IsPermanent(err) {
-		t.Fatalf("first Send: %v, want retryable", err)
+func TestServerRetryDelay(t *testing.T) {
+	st, err := status.New(codes.ResourceExhausted, "slow down").WithDetails(
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := send(t, s, rs); err != nil {
-		t.Fatalf("resend after a paused key: %v", err)
-	}
-	msgs := srv.Messages()
-	if len(msgs) != len(rs) {
-		t.Fatalf("server has %d messages, want %d", len(msgs), len(rs))
-	}
-	for i, m := range msgs {
-		if m.OrderingKey != "shop/cart-7d9f" {
-			t.Errorf("ordering key %q", m.OrderingKey)
-		}
-		if want := rs[i].ID.String(); m.Attributes["id"] != want {
-			t.Errorf("message %d has id %s, want %s (publish order)", i, m.Attributes["id"], want)
+	f := func(err error, want time.Duration) {
+		t.Helper()
+		if got := serverRetryDelay(err); got != want {
+			t.Errorf("serverRetryDelay(%v) = %v, want %v", err, got, want)
 		}
 	}
+	f(st.Err(), 3*time.Second)
+	f(fmt.Errorf("wrapped: %w", st.Err()), 3*time.Second)
+	f(status.Error(codes.ResourceExhausted, "no detail"), 0)
+	f(errors.New("plain"), 0)
+	long, _ := status.New(codes.Unavailable, "bogus").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Hour)})
+	f(long.Err(), maxServerRetryDelay)
+}
+
+// quotaReactor answers every publish with RESOURCE_EXHAUSTED and a RetryInfo detail.
+type quotaReactor struct{ delay time.Duration }
+
+func (q quotaReactor) React(any) (bool, any, error) {
+	st, _ := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(q.delay)})
+	return true, nil, st.Err()
+}
+
+// TestRetriedUntilTheTimeout: the client retries quota errors itself until publish_timeout;
+// the error then still names the cause and carries the service's RetryInfo.
+func TestRetriedUntilTheTimeout(t *testing.T) {
+	srv := newPstest(t, pstest.ServerReactorOption{FuncName: "Publish", Reactor: quotaReactor{delay: 50 * time.Millisecond}})
+	s := newTestSink(t, srv.Addr, testTopic, Options{PublishTimeout: 300 * time.Millisecond})
+	err := send(t, s, makeRecords(3, 10, "quota"))
+	if err == nil || collector.IsPermanent(err) {
+		t.Fatalf("err %v, want retryable", err)
+	}
+	if !strings.Contains(err.Error(), "ResourceExhausted") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err %q does not say the client retried a quota error until the deadline", err)
+	}
+	if d := serverRetryDelay(err); d != 50*time.Millisecond {
+		t.Errorf("RetryInfo lost: %v", d)
+	}
+}
+
+func TestPublishRetryer(t *testing.T) {
+	s := newTestSink(t, "127.0.0.1:1", testTopic, Options{})
+	f := func(err error, wantRetry bool, atLeast time.Duration) {
+		t.Helper()
+		r := &publishRetryer{next: s.retryer()}
+		d, ok := r.Retry(err)
+		if ok != wantRetry || ok && d < atLeast || r.last != err {
+			t.Errorf("Retry(%v) = %v %v, want %v (at least %v), last kept", err, d, ok, wantRetry, atLeast)
+		}
+	}
+	withInfo, _ := status.New(codes.ResourceExhausted, "quota").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(2 * time.Second)})
+	f(withInfo.Err(), true, 2*time.Second)
+	f(status.Error(codes.Unavailable, "down"), true, 0)
+	f(status.Error(codes.Internal, "grpc: error while marshaling: string field contains invalid UTF-8"), false, 0)
+	f(status.Error(codes.NotFound, "topic"), false, 0)
+	f(status.Error(codes.Unauthenticated, "token"), false, 0) // the client does not retry it; the pipeline does
 }
 
 func TestConcurrentSends(t *testing.T) {
@@ -331,28 +427,64 @@ func TestConcurrentSends(t *testing.T) {
 	}
 }
 
-func TestCloseFlushesAbandonedMessages(t *testing.T) {
+func TestSendAfterClose(t *testing.T) {
 	srv := newPstest(t)
-	// With ordering keys the client's Publisher bundles, and holds messages until a full
-	// request or an hour has passed. (The direct path holds nothing past Send.)
-	s := newTestSink(t, srv.Addr, testTopic, Options{OrderingKey: "{pod}", DelayThreshold: time.Hour})
-	rs := makeRecords(10, 20, "late")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err := s.Send(ctx, &collector.SinkBatch{Records: rs})
-	if !errors.Is(err, context.DeadlineExceeded) || collector.IsPermanent(err) {
-		t.Fatalf("Send: %v, want a retryable deadline error", err)
-	}
-	if n := len(srv.Messages()); n != 0 {
-		t.Fatalf("%d messages published before Close", n)
-	}
+	s := newTestSink(t, srv.Addr, testTopic, Options{})
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if n := len(srv.Messages()); n != len(rs) {
-		t.Errorf("%d messages after Close, want %d", n, len(rs))
-	}
-	if err := s.Send(context.Background(), &collector.SinkBatch{Records: rs}); !errors.Is(err, collector.ErrClosed) {
+	if err := send(t, s, makeRecords(1, 10, "late")); !errors.Is(err, collector.ErrClosed) {
 		t.Errorf("Send after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// payloadSizes records the size of each request payload a server received, before and after
+// decompression.
+type payloadSizes struct {
+	mu                 sync.Mutex
+	length, compressed int
+}
+
+func (p *payloadSizes) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (p *payloadSizes) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (p *payloadSizes) HandleConn(context.Context, stats.ConnStats) {}
+func (p *payloadSizes) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if in, ok := s.(*stats.InPayload); ok {
+		p.mu.Lock()
+		p.length += in.Length
+		p.compressed += in.CompressedLength
+		p.mu.Unlock()
+	}
+}
+
+// TestCompressedPublish: with compression the requests are gzipped on the wire and arrive
+// whole.
+func TestCompressedPublish(t *testing.T) {
+	sizes := &payloadSizes{}
+	srv, addr := newAckServer(t, true, grpc.StatsHandler(sizes))
+	s := newTestSink(t, addr, testTopic, Options{Compression: true})
+	rs := makeRecords(300, 500, "gz")
+	if err := send(t, s, rs); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	_, msgs := srv.stats()
+	got := map[string]*pb.PubsubMessage{}
+	for _, m := range msgs {
+		got[m.Attributes["id"]] = m
+	}
+	for _, r := range rs {
+		if m := got[r.ID.String()]; m == nil || !bytes.Equal(m.Data, r.AppendJSON(nil)) {
+			t.Fatalf("record %s missing or changed", r.ID)
+		}
+	}
+	sizes.mu.Lock()
+	defer sizes.mu.Unlock()
+	if sizes.compressed <= 0 || sizes.compressed*3 > sizes.length {
+		t.Errorf("%d request bytes went over the wire as %d: want gzip (repetitive logs shrink 3x and more)", sizes.length, sizes.compressed)
 	}
 }
