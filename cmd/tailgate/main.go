@@ -20,16 +20,13 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const usage = `usage:
   tailgate run [--config FILE]           run the agent ($TAILGATE_CONFIG, then /etc/tailgate/tailgate.yaml)
   tailgate check --config FILE           validate a config; prints file:line: message per problem
   tailgate demo [--duration D]           generate pod logs and run the whole pipeline locally
   tailgate buffer inspect --data-dir DIR show buffer segments, cursors and corruption
   tailgate bigquery setup|load --project P --dataset D --table T [--topic T] [--subscription S]
-  tailgate version
+  tailgate version                       version, commit, modified tree, build date
 `
 
 func main() {
@@ -57,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bigquery":
 		err = cmdBigQuery(ctx, args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "tailgate %s\n", version)
+		fmt.Fprintln(stdout, currentBuild())
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:
