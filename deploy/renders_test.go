@@ -175,31 +175,26 @@ func all[T runtime.Object](r render) []T {
 	return out
 }
 
-func (r render) configMap(name string) *corev1.ConfigMap {
-	for _, cm := range all[*corev1.ConfigMap](r) {
-		if cm.Name == name {
-			return cm
+// named is the object of type T called name, or nil (T's zero value).
+func named[T interface {
+	runtime.Object
+	GetName() string
+}](r render, name string) T {
+	var zero T
+	for _, o := range all[T](r) {
+		if o.GetName() == name {
+			return o
 		}
 	}
-	return nil
+	return zero
 }
 
+func (r render) configMap(name string) *corev1.ConfigMap { return named[*corev1.ConfigMap](r, name) }
 func (r render) serviceAccount(name string) *corev1.ServiceAccount {
-	for _, sa := range all[*corev1.ServiceAccount](r) {
-		if sa.Name == name {
-			return sa
-		}
-	}
-	return nil
+	return named[*corev1.ServiceAccount](r, name)
 }
-
 func (r render) priorityClass(name string) *schedulingv1.PriorityClass {
-	for _, pc := range all[*schedulingv1.PriorityClass](r) {
-		if pc.Name == name {
-			return pc
-		}
-	}
-	return nil
+	return named[*schedulingv1.PriorityClass](r, name)
 }
 
 // agent is the render's single DaemonSet and its tailgate container.
