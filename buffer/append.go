@@ -57,10 +57,7 @@ func (b *Buffer) Append(ctx context.Context, payload []byte, count int) (Ticket,
 	b.total += size
 	b.written = Position{Segment: s.id, Offset: s.size}
 	if b.opts.Sync == 0 {
-		select {
-		case b.syncReq <- struct{}{}:
-		default:
-		}
+		b.requestSyncLocked(b.written)
 	}
 	return Ticket{end: b.written}, nil
 }

@@ -97,3 +97,31 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// BenchmarkAppendWaitDurable is what a forward ack costs: append a small frame, then wait for
+// it to be durable, with sync 200ms. Parallel waiters share commits.
+func BenchmarkAppendWaitDurable(b *testing.B) {
+	buf, err := Open(b.TempDir(), Options{SegmentBytes: 64 << 20, Sync: 200 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	p := payloadN(0, 256)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			t, err := buf.Append(ctx, p, 1)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := buf.WaitDurable(ctx, t); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	st := buf.Stats()
+	b.ReportMetric(float64(st.WaiterSyncs)/float64(b.N), "fsyncs/op")
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/internal/ratelog"
 )
 
 // Policy says what Append does when MaxBytes is reached.
@@ -29,10 +31,13 @@ const (
 
 // Options configure a Buffer.
 type Options struct {
-	MaxBytes     int64         // bytes of segment files on disk; 0 = unlimited
-	SegmentBytes int64         // roll to a new segment past this size
-	Sync         time.Duration // group-commit interval; 0 = fsync every append ("always")
-	WhenFull     Policy
+	MaxBytes     int64 // bytes of segment files on disk; 0 = unlimited
+	SegmentBytes int64 // roll to a new segment past this size
+	// Sync is the longest a frame stays unsynced when nobody waits for it (the group-commit
+	// interval); 0 = fsync after every append ("always"). WaitDurable does not wait for it:
+	// a waiter starts a commit as soon as the disk is free.
+	Sync     time.Duration
+	WhenFull Policy
 	// Checkpoint returns the payload of the KindCheckpoint frame written first in every new
 	// segment. It is called on the appending goroutine, inside Append (or Open). May be nil.
 	Checkpoint func() []byte
@@ -82,6 +87,8 @@ var (
 	ErrTooLarge = errors.New("frame too large for the buffer")
 	// ErrReaderRemoved is returned by Next after RemoveReader.
 	ErrReaderRemoved = errors.New("reader removed")
+	// ErrLocked is returned by Open when another process holds the data dir.
+	ErrLocked = errors.New("data dir locked")
 )
 
 // Buffer is an open data dir. Append may be called from many goroutines.
@@ -89,7 +96,8 @@ type Buffer struct {
 	dir, segDir, curDir string
 	opts                Options
 	log                 *slog.Logger
-	lock                *os.File // flock on <dir>/LOCK
+	warn                *ratelog.Limiter // repeated warnings: drops, corrupt frames, cursor writes
+	lock                *os.File         // flock on <dir>/LOCK
 	maxPayload          int64
 	freeFrames          chan []byte // frame buffers given back by Recycle
 
@@ -104,12 +112,17 @@ type Buffer struct {
 	pending   []*os.File
 	dirDirty  bool
 	syncErr   error
-	closed    bool
-	finished  bool          // Close has made its final sync
-	durableCh chan struct{} // closed and replaced when durable advances, a reader is removed, or on Close
-	spaceCh   chan struct{} // closed and replaced when a segment is deleted
-	readers   map[string]*Reader
-	hdr       [frameHeaderSize]byte // Append's header write buffer
+	// syncing is set while a commit runs; syncTarget is the position it makes durable.
+	syncing       bool
+	syncTarget    Position
+	intervalSyncs int64 // commits started by the Sync timer (or Close)
+	waiterSyncs   int64 // commits started on demand: a WaitDurable caller, or sync: always
+	closed        bool
+	finished      bool          // Close has made its final sync
+	durableCh     chan struct{} // closed and replaced when durable advances, a reader is removed, or on Close
+	spaceCh       chan struct{} // closed and replaced when a segment is deleted
+	readers       map[string]*Reader
+	hdr           [frameHeaderSize]byte // Append's header write buffer
 
 	// Counters from Open, read-only afterwards.
 	corruptFrames  int64
@@ -119,10 +132,12 @@ type Buffer struct {
 	blocked   atomic.Int32 // appenders waiting for space
 	syncMu    sync.Mutex   // one sync pass at a time
 	persistMu sync.Mutex   // one cursor write pass at a time
-	syncReq   chan struct{}
-	kick      chan struct{}
-	done      chan struct{}
-	wg        sync.WaitGroup
+	// beforeSync, when set (tests only), runs in every commit before its first fsync.
+	beforeSync func()
+	syncReq    chan struct{}
+	kick       chan struct{}
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // Open opens or creates the buffer in dir. It truncates torn tails, counts corrupt frames,
@@ -162,6 +177,7 @@ func Open(dir string, opts Options) (*Buffer, error) {
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
+	b.warn = ratelog.New(b.log, time.Minute)
 	for _, d := range []string{b.segDir, b.curDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("buffer: create %s: %w", d, err)

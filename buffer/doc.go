@@ -12,6 +12,10 @@
 // buffer creates is a KindCheckpoint frame, so a restart can rebuild input positions from the
 // newest checkpoint and the data frames after it (Recover).
 //
+// Durability is a group commit (sync.go): one fdatasync covers every frame appended before it.
+// Frames nobody waits for are synced every Options.Sync; a WaitDurable caller starts a commit as
+// soon as the disk is free, and the waiters that arrive meanwhile share the next one.
+//
 // Damage never stops the buffer: a torn tail is truncated at Open, a corrupt frame in the middle
 // of a segment is counted and skipped by scanning forward for the next frame whose magic and
 // CRC check out, and a missing or corrupt cursor restarts its reader at the oldest retained

@@ -36,6 +36,9 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			err = ErrLocked
+		}
 		return nil, fmt.Errorf("buffer: data dir %s is in use by another process: %w", dir, err)
 	}
 	return f, nil

@@ -41,9 +41,6 @@ type Reader struct {
 	droppedFrames  int64
 	droppedRecords int64
 	corrupt        int64
-	dropWarn       rateLimit
-	corruptWarn    rateLimit
-	persistWarn    rateLimit
 }
 
 func (b *Buffer) newReader(name string, acked Position) *Reader {
@@ -306,12 +303,9 @@ func (r *Reader) skipDamage(seg uint64, off, limit int64, reason string) error {
 	r.pos = Position{Segment: seg, Offset: next}
 	r.mu.Lock()
 	r.corrupt++
-	n, ok := r.corruptWarn.allow(time.Now())
 	r.mu.Unlock()
-	if ok {
-		r.b.log.Warn("reader skipped a corrupt frame", "sink", r.name, "segment", segmentName(seg),
-			"offset", off, "bytes", next-off, "reason", reason, "since_last_warning", n)
-	}
+	r.b.warn.Warn("corrupt:"+r.name, "reader skipped a corrupt frame", "sink", r.name, "segment", segmentName(seg),
+		"offset", off, "bytes", next-off, "reason", reason)
 	return nil
 }
 
@@ -324,22 +318,6 @@ func (r *Reader) closeFile() {
 		_ = r.file.Close()
 		r.file = nil
 	}
-}
-
-// rateLimit lets one warning through per minute and counts the ones held back.
-type rateLimit struct {
-	last       time.Time
-	suppressed int
-}
-
-func (l *rateLimit) allow(now time.Time) (int, bool) {
-	if !l.last.IsZero() && now.Sub(l.last) < time.Minute {
-		l.suppressed++
-		return 0, false
-	}
-	n := l.suppressed
-	l.last, l.suppressed = now, 0
-	return n, true
 }
 
 // packPos packs a position into one word: 24 bits of segment, 40 of offset (1 TiB).

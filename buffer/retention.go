@@ -53,9 +53,7 @@ func (b *Buffer) persistCursors() error {
 		j.r.mu.Lock()
 		if err != nil {
 			j.r.dirty = true
-			if n, ok := j.r.persistWarn.allow(time.Now()); ok {
-				b.log.Warn("cannot persist cursor", "sink", j.r.name, "err", err, "since_last_warning", n)
-			}
+			b.warn.Warn("persist:"+j.r.name, "cannot persist cursor", "sink", j.r.name, "err", err)
 		}
 		removed := j.r.removed
 		j.r.mu.Unlock()
@@ -114,7 +112,6 @@ func (b *Buffer) dropOldest() error {
 	}
 	s, next := b.segments[0], b.segments[1]
 	floor := Position{Segment: next.id, Offset: segmentHeaderSize}
-	now := time.Now()
 	for _, r := range b.readers {
 		r.mu.Lock()
 		acked := r.acked
@@ -138,12 +135,9 @@ func (b *Buffer) dropOldest() error {
 		if r.floor.Less(floor) {
 			r.floor = floor
 		}
-		n, ok := r.dropWarn.allow(now)
 		r.mu.Unlock()
-		if ok {
-			b.log.Warn("buffer full: dropped the oldest segment before the sink read it", "sink", r.name,
-				"segment", segmentName(s.id), "frames", frames, "records", records, "since_last_warning", n)
-		}
+		b.warn.Warn("drop:"+r.name, "buffer full: dropped the oldest segment before the sink read it", "sink", r.name,
+			"segment", segmentName(s.id), "frames", frames, "records", records)
 	}
 	return b.removeOldest()
 }

@@ -16,6 +16,8 @@ type Stats struct {
 	Written        Position
 	Durable        Position
 	SyncError      error // sticky: set once an fsync failed
+	IntervalSyncs  int64 // commits started by the Sync interval (TriggerInterval)
+	WaiterSyncs    int64 // commits started on demand (TriggerWaiter)
 	Readers        []ReaderStats
 }
 
@@ -44,6 +46,7 @@ func (b *Buffer) Stats() Stats {
 		Bytes: b.total, Segments: len(b.segments), CorruptFrames: b.corruptFrames,
 		TruncatedBytes: b.truncatedBytes, CorruptCursors: b.corruptCursors,
 		Written: b.written, Durable: b.durable, SyncError: b.syncErr,
+		IntervalSyncs: b.intervalSyncs, WaiterSyncs: b.waiterSyncs,
 	}
 	for _, name := range b.readerNamesLocked() {
 		r := b.readers[name]

@@ -13,6 +13,7 @@ type bufferCollector struct {
 	buf                                       *buffer.Buffer
 	bytes, segments, oldest, lag, dropped     *prometheus.Desc
 	corruptFrames, truncatedBytes, badCursors *prometheus.Desc
+	syncs                                     *prometheus.Desc
 }
 
 // NewBufferCollector returns the collector of tailgate_buffer_* metrics for buf.
@@ -27,11 +28,12 @@ func NewBufferCollector(buf *buffer.Buffer) prometheus.Collector {
 		corruptFrames:  prometheus.NewDesc("tailgate_buffer_corrupt_frames_total", "Damaged buffer frames skipped.", nil, nil),
 		truncatedBytes: prometheus.NewDesc("tailgate_buffer_truncated_bytes_total", "Torn-tail bytes truncated when the buffer was opened.", nil, nil),
 		badCursors:     prometheus.NewDesc("tailgate_buffer_corrupt_cursors_total", "Cursor files found missing or damaged at start (their sinks restarted at the oldest frame).", nil, nil),
+		syncs:          prometheus.NewDesc("tailgate_buffer_syncs_total", "Buffer group commits (one fdatasync pass each), by what started them: interval (the sync setting) or waiter (a forward ack waiting for durability, or sync: always).", []string{"trigger"}, nil),
 	}
 }
 
 func (c *bufferCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.segments, c.oldest, c.lag, c.dropped, c.corruptFrames, c.truncatedBytes, c.badCursors} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.segments, c.oldest, c.lag, c.dropped, c.corruptFrames, c.truncatedBytes, c.badCursors, c.syncs} {
 		ch <- d
 	}
 }
@@ -54,4 +56,6 @@ func (c *bufferCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.corruptFrames, prometheus.CounterValue, float64(corrupt))
 	ch <- prometheus.MustNewConstMetric(c.truncatedBytes, prometheus.CounterValue, float64(st.TruncatedBytes))
 	ch <- prometheus.MustNewConstMetric(c.badCursors, prometheus.CounterValue, float64(st.CorruptCursors))
+	ch <- prometheus.MustNewConstMetric(c.syncs, prometheus.CounterValue, float64(st.IntervalSyncs), buffer.TriggerInterval)
+	ch <- prometheus.MustNewConstMetric(c.syncs, prometheus.CounterValue, float64(st.WaiterSyncs), buffer.TriggerWaiter)
 }

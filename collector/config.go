@@ -17,6 +17,9 @@ type Config struct {
 
 type MetricsConfig struct {
 	Listen string `yaml:"listen"`
+	// Pprof serves /debug/pprof/ on the metrics address; off unless asked for (it exposes
+	// heap and goroutine dumps and CPU profiles to whoever reaches the port).
+	Pprof bool `yaml:"pprof"`
 }
 
 type BufferConfig struct {
@@ -59,6 +62,13 @@ type InputConfig struct {
 	MaxChunkBytes  Size      `yaml:"max_chunk_bytes"`
 	MaxConnections int       `yaml:"max_connections"`
 	IdleTimeout    Duration  `yaml:"idle_timeout"`
+	// Abuse limits: the time a connection has for its TLS and shared-key handshake and for
+	// each frame once its first byte arrived, the connections one peer address may hold, and
+	// the bytes all connections may hold in frames larger than 256KiB.
+	HandshakeTimeout      Duration `yaml:"handshake_timeout"`
+	FrameTimeout          Duration `yaml:"frame_timeout"`
+	MaxConnectionsPerPeer int      `yaml:"max_connections_per_peer"`
+	MaxBufferedBytes      Size     `yaml:"max_buffered_bytes"`
 }
 
 type TLSConfig struct {
@@ -103,6 +113,17 @@ type SinkConfig struct {
 	Oversize        string   `yaml:"oversize"`          // truncate | dead_letter
 	PublishTimeout  Duration `yaml:"publish_timeout"`
 	Compression     bool     `yaml:"compression"`
+
+	// cloud_logging (also project, log_id, oversize: split | truncate | dead_letter)
+	Location             string   `yaml:"location"`         // k8s_container location; default: metadata server
+	ClusterName          string   `yaml:"cluster_name"`     // default: metadata server
+	StdoutSeverity       string   `yaml:"stdout_severity"`  // default INFO
+	StderrSeverity       string   `yaml:"stderr_severity"`  // default ERROR
+	FutureTimestamp      string   `yaml:"future_timestamp"` // clamp | dead_letter
+	MaxEntryBytes        Size     `yaml:"max_entry_bytes"`
+	MaxEntriesPerRequest int      `yaml:"max_entries_per_request"`
+	RequestTimeout       Duration `yaml:"request_timeout"`
+	PermissionRetry      Duration `yaml:"permission_retry"`
 
 	MaxInFlight int      `yaml:"max_in_flight"`
 	BatchDelay  Duration `yaml:"batch_delay"`

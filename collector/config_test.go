@@ -27,7 +27,9 @@ func TestLoadFullConfig(t *testing.T) {
 	if in := cfg.Inputs[0]; in.MaxLineBytes != 256<<10 || in.PollInterval.D() != DefaultPollInterval || in.MaxOpenFiles != DefaultMaxOpenFiles {
 		t.Errorf("tail input = %+v", in)
 	}
-	if in := cfg.Inputs[1]; in.MaxChunkBytes != DefaultMaxChunkBytes || in.Listen != "0.0.0.0:24224" {
+	if in := cfg.Inputs[1]; in.MaxChunkBytes != DefaultMaxChunkBytes || in.Listen != "0.0.0.0:24224" ||
+		in.HandshakeTimeout.D() != DefaultHandshakeTimeout || in.FrameTimeout.D() != DefaultFrameTimeout ||
+		in.MaxConnectionsPerPeer != DefaultMaxConnectionsPerPeer || in.MaxBufferedBytes != DefaultMaxBufferedBytes {
 		t.Errorf("forward input = %+v", in)
 	}
 	if len(cfg.Sinks) != 4 || cfg.Sinks[3].LogStream != "{pod}/{container}" {
@@ -87,6 +89,24 @@ func TestConfigTable(t *testing.T) {
 	f("bad metrics listen", base+"metrics: {listen: nocolon}\n", "metrics.listen")
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+
+	cl := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: l, type: cloud_logging, "
+	f("cloud_logging GKE defaults", cl+"project: p}]\n", "")
+	f("cloud_logging all keys", cl+"project: p, log_id: '{namespace}', location: europe-west1, cluster_name: c, stdout_severity: DEBUG, "+
+		"stderr_severity: WARNING, future_timestamp: dead_letter, oversize: split, max_entry_bytes: 200KiB, "+
+		"max_entries_per_request: 500, request_timeout: 30s, permission_retry: 5m}]\n", "")
+	f("cloud_logging bad oversize", cl+"oversize: cut}]\n", `oversize "cut" is not one of split, truncate, dead_letter`)
+	f("cloud_logging bad future", cl+"future_timestamp: keep}]\n", "future_timestamp \"keep\" is not one of clamp, dead_letter")
+	f("cloud_logging entry too big", cl+"max_entry_bytes: 1MiB}]\n", "max_entry_bytes must be between 4KiB and 256KiB")
+	f("cloud_logging key of pubsub", cl+"topic: t}]\n", "key topic does not apply to type cloud_logging")
+	f("bad oversize", "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: pubsub, project: p, topic: t, oversize: cut}]\n",
+		`oversize "cut" is not one of split, truncate, dead_letter`)
+	fwd := "sinks: [{name: s, type: stdout}]\ninputs: [{name: a, type: forward, listen: ':24224', "
+	f("forward limits", fwd+"handshake_timeout: 5s, frame_timeout: 1m, max_connections_per_peer: 8, max_buffered_bytes: 64MiB}]\n", "")
+	f("forward budget below a chunk", fwd+"max_chunk_bytes: 8MiB, max_buffered_bytes: 1MiB}]\n", "max_buffered_bytes (1048576) must hold one max_chunk_bytes frame")
+	f("forward limit on tail", "sinks: [{name: s, type: stdout}]\ninputs: [{name: p, type: tail, paths: [/x/*.log], frame_timeout: 1s}]\n", "key frame_timeout does not apply to type tail")
+	f("pprof", base+"metrics: {listen: '127.0.0.1:2020', pprof: true}\n", "")
+	f("pprof without listen", base+"metrics: {listen: '', pprof: true}\n", "metrics.pprof: needs metrics.listen")
 }
 
 func TestCheckPaths(t *testing.T) {
@@ -111,11 +131,51 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "lots", "1XB"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q): want an error", in)
+	for _, in := range []string{"", "-1", "lots", "1XB", "NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "0x10", "0x1p4",
+		"1_000", "-0.5KiB", "4TiB0", "8EiB", "5000000TiB", "1e300", "9223372036854775807"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d: want an error", in, got)
 		}
 	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"200ms": 200 * time.Millisecond, "10s": 10 * time.Second, " 5m ": 5 * time.Minute, "0": 0, "1h30m": 90 * time.Minute} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1s", "soon", "NaN", "Inf", "1e3s", "9999999999999999999h", "3000000h"} {
+		if got, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %v: want an error", in, got)
+		}
+	}
+}
+
+// FuzzParseSize: a size is never negative, and an accepted string is a finite number.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"64MiB", "1.5KiB", "NaN", "-1", "1e3", "0x10", "8EiB", "Inf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseSize(s)
+		if err == nil && v < 0 {
+			t.Fatalf("ParseSize(%q) = %d with no error", s, v)
+		}
+	})
+}
+
+// FuzzParseDuration: a duration is never negative.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"200ms", "-1s", "NaN", "9999999999999999999h", "1h30m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseDuration(s)
+		if err == nil && v < 0 {
+			t.Fatalf("ParseDuration(%q) = %v with no error", s, v)
+		}
+	})
 }
 
 func FuzzParseConfig(f *testing.F) {

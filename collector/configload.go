@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,15 @@ const (
 	DefaultMaxChunkBytes  = 32 << 20
 	DefaultMaxConnections = 1024
 	DefaultIdleTimeout    = 5 * time.Minute
+	// Forward abuse limits. A handshake (TLS, then HELO/PING/PONG) takes milliseconds; Fluent
+	// Bit's own connect timeout, TLS included, is 10s. A frame arrives in one write from every
+	// known client (fluentd's send_timeout is 60s for a whole chunk over a WAN; here the peer is
+	// on the node). Per peer: a node's hostNetwork pods and docker's fluentd log driver (one
+	// connection per container) share one address.
+	DefaultHandshakeTimeout      = 10 * time.Second
+	DefaultFrameTimeout          = 30 * time.Second
+	DefaultMaxConnectionsPerPeer = 256
+	DefaultMaxBufferedBytes      = 256 << 20
 )
 
 // ApplyInputDefaults fills the zero values of an input's type-specific keys.
@@ -71,6 +81,18 @@ func ApplyInputDefaults(in *InputConfig) {
 		}
 		if in.IdleTimeout == 0 {
 			in.IdleTimeout = Duration(DefaultIdleTimeout)
+		}
+		if in.HandshakeTimeout == 0 {
+			in.HandshakeTimeout = Duration(DefaultHandshakeTimeout)
+		}
+		if in.FrameTimeout == 0 {
+			in.FrameTimeout = Duration(DefaultFrameTimeout)
+		}
+		if in.MaxConnectionsPerPeer == 0 {
+			in.MaxConnectionsPerPeer = DefaultMaxConnectionsPerPeer
+		}
+		if in.MaxBufferedBytes == 0 {
+			in.MaxBufferedBytes = DefaultMaxBufferedBytes
 		}
 	}
 }
@@ -106,6 +128,11 @@ type LoadOptions struct {
 	CheckPaths bool
 	// Getenv expands ${VAR}; nil means os.Getenv.
 	Getenv func(string) string
+	// SinkTypes are the sink types the binary builds, each with the checks its constructor
+	// makes before contacting anything (nil: none). A sink of another type is an error, so
+	// `tailgate check` fails exactly where `tailgate run` would. nil skips the check
+	// (library use, tests of the config alone).
+	SinkTypes map[string]func(SinkConfig) error
 }
 
 // LoadConfig reads, expands, decodes, defaults and validates the file. Problems come back as
@@ -136,7 +163,7 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 		ApplyInputDefaults(&cfg.Inputs[i])
 	}
 	ast := parseAST(expanded)
-	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths}
+	v := &validator{file: file, ast: ast, checkPaths: opts.CheckPaths, sinkTypes: opts.SinkTypes}
 	v.config(&cfg)
 	if len(v.errs) > 0 {
 		return nil, v.errs
@@ -213,6 +240,7 @@ type validator struct {
 	file       string
 	ast        *ast.File
 	checkPaths bool
+	sinkTypes  map[string]func(SinkConfig) error
 	errs       ConfigErrors
 }
 
@@ -268,6 +296,8 @@ func (v *validator) config(c *Config) {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			v.errorf("$.metrics.listen", "metrics.listen: %v", err)
 		}
+	} else if c.Metrics.Pprof {
+		v.errorf("$.metrics.pprof", "metrics.pprof: needs metrics.listen")
 	}
 	b := c.Buffer
 	if b.SegmentBytes < 1<<20 {
@@ -330,18 +360,23 @@ func (v *validator) config(c *Config) {
 				v.errorf(p+".match", "routes[%d].match: bad pattern %q: %v", i, pat, err)
 			}
 		}
+		if len(r.Match.Labels) > 0 && !c.Kubernetes.Enabled {
+			// Without the watch no record has labels: the route would match nothing, silently.
+			v.errorf(p+".match.labels", "routes[%d].match.labels: pod labels come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
 	}
 }
 
 // keysByType lists the keys each input or sink type accepts besides name and type.
 var keysByType = map[string][]string{
-	"tail":          {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older"},
-	"forward":       {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout"},
+	"tail": {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older"},
+	"forward": {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout",
+		"handshake_timeout", "frame_timeout", "max_connections_per_peer", "max_buffered_bytes"},
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
-	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay"},
+	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "location", "cluster_name", "stdout_severity", "stderr_severity", "future_timestamp", "oversize", "max_entry_bytes", "max_entries_per_request", "request_timeout", "permission_retry"},
+	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
@@ -382,8 +417,10 @@ func (v *validator) input(p string, in *InputConfig) {
 			if _, err := filepath.Match(g, ""); err != nil {
 				v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: bad glob %q: %v", label, g, err)
 			} else if v.checkPaths && j < len(in.Paths) {
-				if _, err := os.Stat(filepath.Dir(g)); err != nil {
-					v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+				if dir := globBase(g); dir != "" {
+					if _, err := os.Stat(dir); err != nil {
+						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+					}
 				}
 			}
 		}
@@ -416,6 +453,12 @@ func (v *validator) input(p string, in *InputConfig) {
 		if (in.TLS.CertFile == "") != (in.TLS.KeyFile == "") {
 			v.errorf(p+".tls", "%s: tls needs both cert_file and key_file", label)
 		}
+		if in.MaxConnections < 0 || in.MaxConnectionsPerPeer < 0 {
+			v.errorf(p+".max_connections", "%s: max_connections and max_connections_per_peer must not be negative", label)
+		}
+		if in.MaxBufferedBytes > 0 && in.MaxBufferedBytes < in.MaxChunkBytes {
+			v.errorf(p+".max_buffered_bytes", "%s: max_buffered_bytes (%d) must hold one max_chunk_bytes frame (%d)", label, in.MaxBufferedBytes, in.MaxChunkBytes)
+		}
 		if v.checkPaths {
 			for _, f := range []string{in.TLS.CertFile, in.TLS.KeyFile} {
 				if f == "" {
@@ -447,7 +490,7 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	required := map[string][]struct{ key, val string }{
 		"file":          {{"path", s.Path}},
 		"pubsub":        {{"project", s.Project}, {"topic", s.Topic}},
-		"cloud_logging": {{"project", s.Project}, {"log_id", s.LogID}},
+		"cloud_logging": {}, // project, location, cluster_name: else the metadata server
 		"cloudwatch":    {{"region", s.Region}, {"log_group", s.LogGroup}, {"log_stream", s.LogStream}},
 	}
 	for _, r := range required[s.Type] {
@@ -455,14 +498,61 @@ func (v *validator) sink(p string, s *SinkConfig) {
 			v.errorf(p, "%s: %s is required for type %s", label, r.key, s.Type)
 		}
 	}
-	if s.Oversize != "" && s.Oversize != "truncate" && s.Oversize != "dead_letter" {
-		v.errorf(p+".oversize", "%s: oversize %q is not one of truncate, dead_letter", label, s.Oversize)
+	if _, err := ParseOversize(s.Oversize); err != nil {
+		v.errorf(p+".oversize", "%s: %v", label, err)
+	}
+	if s.Type == "cloud_logging" {
+		v.cloudLogging(p, label, s)
 	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
 	}
 	if s.Type == "file" && s.Path != "" && v.checkPaths {
 		v.writableDir(p+".path", label+": path", filepath.Dir(s.Path))
+	}
+	if v.sinkTypes != nil {
+		check, built := v.sinkTypes[s.Type]
+		switch {
+		case !built:
+			names := make([]string, 0, len(v.sinkTypes))
+			for t := range v.sinkTypes {
+				names = append(names, t)
+			}
+			slices.Sort(names)
+			v.errorf(p+".type", "%s: type %s is not built into this binary (it has: %s)", label, s.Type, strings.Join(names, ", "))
+		case check != nil:
+			if err := check(*s); err != nil {
+				v.errorf(p, "%s: %v", label, err)
+			}
+		}
+	}
+}
+
+// globBase returns the longest directory of pattern without glob metacharacters: the part that
+// must exist for the glob to ever match ("/var/log/pods/*/*/*.log" -> "/var/log/pods").
+func globBase(pattern string) string {
+	dir := filepath.Dir(pattern)
+	for strings.ContainsAny(dir, "*?[\\") {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+	return dir
+}
+
+// cloudLogging checks the cloud_logging keys (project, location and cluster_name may be left to
+// the GCE metadata server; log_id empty is GKE's stdout/stderr naming).
+func (v *validator) cloudLogging(p, label string, s *SinkConfig) {
+	if s.FutureTimestamp != "" && s.FutureTimestamp != "clamp" && s.FutureTimestamp != "dead_letter" {
+		v.errorf(p+".future_timestamp", "%s: future_timestamp %q is not one of clamp, dead_letter", label, s.FutureTimestamp)
+	}
+	if s.MaxEntryBytes != 0 && (s.MaxEntryBytes < 4096 || s.MaxEntryBytes > 256<<10) {
+		v.errorf(p+".max_entry_bytes", "%s: max_entry_bytes must be between 4KiB and 256KiB", label)
+	}
+	if s.MaxEntriesPerRequest < 0 || s.MaxEntriesPerRequest > 10000 {
+		v.errorf(p+".max_entries_per_request", "%s: max_entries_per_request must be between 1 and 10000", label)
 	}
 }
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -37,15 +38,25 @@ func scalar(node ast.Node, parse func(string) error) error {
 func (d *Duration) UnmarshalYAML(node ast.Node) error { return scalar(node, d.parse) }
 
 func (d *Duration) parse(s string) error {
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("bad duration %q (want e.g. 200ms, 10s, 5m)", s)
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %q", s)
+		return err
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration reads "200ms", "10s", "5m": a non-negative Go duration. time.ParseDuration
+// already refuses overflow ("invalid duration"); the sign is checked here.
+func ParseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q (want e.g. 200ms, 10s, 5m)", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return v, nil
 }
 
 // D returns the time.Duration.
@@ -58,7 +69,7 @@ func (s *SyncMode) parse(str string) error {
 		*s = 0
 		return nil
 	}
-	v, err := time.ParseDuration(str)
+	v, err := ParseDuration(str)
 	if err != nil || v <= 0 {
 		return fmt.Errorf("bad sync %q (want \"always\" or a positive duration such as 200ms)", str)
 	}
@@ -101,11 +112,12 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(str, 64)
-	if err != nil || n < 0 {
+	// ParseFloat takes "NaN", "Inf" and hex floats; a size is a plain finite number.
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) || n < 0 || strings.ContainsAny(str, "xXpPnNiI_") {
 		return 0, fmt.Errorf("bad size %q (want e.g. 64MiB, 2GiB, 256KiB)", s)
 	}
 	v := n * float64(mult)
-	if v > 1<<62 {
+	if v >= 1<<62 {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return int64(v), nil

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,10 +55,10 @@ func (e *inputEmitter) Emit(ctx context.Context, b *Batch) (Durable, error) {
 	if len(b.Records) == 0 && len(b.State) == 0 {
 		return durable{}, nil
 	}
-	routed, size := e.account(b)
 	enc := encoderPool.Get().(*frameEncoder)
 	defer encoderPool.Put(enc)
-	payload := enc.encodeBatch(e.input, b, routed)
+	routed, size := e.account(b, enc)
+	payload := enc.encodeBatch(e.input, e.p.router.Sinks(), b)
 	t, err := e.p.append(ctx, e.input, payload, routed, b.State)
 	if err != nil {
 		return nil, err
@@ -67,10 +68,11 @@ func (e *inputEmitter) Emit(ctx context.Context, b *Batch) (Durable, error) {
 	return durable{buf: e.p.buf, t: t}, nil
 }
 
-// account counts records in their pod series and marks unrouted ones; it returns how many
-// records are routed to at least one sink, and their message bytes. Consecutive records of one source and stream are
-// counted with one atomic add.
-func (e *inputEmitter) account(b *Batch) (routed int, size uint64) {
+// account counts records in their pod series and fills enc.masks with each record's route
+// mask (0: no sink takes it); it returns how many records are routed to at least one sink, and
+// their message bytes. Consecutive records of one source and stream are counted with one
+// atomic add.
+func (e *inputEmitter) account(b *Batch, enc *frameEncoder) (routed int, size uint64) {
 	var (
 		cur          PodSeries
 		lines, bytes uint64
@@ -84,6 +86,7 @@ func (e *inputEmitter) account(b *Batch) (routed int, size uint64) {
 	var lastSrc *Source
 	var lastStream Stream
 	var st *sourceStats
+	enc.masks = slices.Grow(enc.masks[:0], len(b.Records))[:len(b.Records)]
 	for i := range b.Records {
 		r := &b.Records[i]
 		if r.Source != lastSrc || r.Stream != lastStream {
@@ -95,11 +98,14 @@ func (e *inputEmitter) account(b *Batch) (routed int, size uint64) {
 				cur = st.series[r.Stream]
 			}
 		}
-		if st != nil && st.route == 0 {
-			r.Flags |= flagUnrouted
+		mask := allSinks
+		if st != nil {
+			mask = st.route
+		}
+		enc.masks[i] = mask
+		if mask == 0 {
 			continue
 		}
-		r.Flags &^= flagUnrouted
 		routed++
 		lines++
 		bytes += uint64(len(r.Message))
@@ -140,10 +146,6 @@ func (e *inputEmitter) Release(s *Source) {
 		ss.series[i] = nil
 	}
 }
-
-// flagUnrouted marks, inside the pipeline only, a record no route sends anywhere; such records
-// are counted and not written to the buffer. It is never stored in a frame.
-const flagUnrouted uint8 = 1 << 7
 
 // durable waits for a buffer ticket.
 type durable struct {

@@ -75,21 +75,43 @@ func appendKubeJSON(dst []byte, k *Kube) []byte {
 	dst = appendJSONStringS(dst, k.Container)
 	dst = append(dst, `,"node":`...)
 	dst = appendJSONStringS(dst, k.Node)
-	dst = append(dst, `,"labels":{`...)
-	keys := make([]string, 0, len(k.Labels))
-	for key := range k.Labels {
+	if k.Workload != "" {
+		dst = append(dst, `,"workload":`...)
+		dst = appendJSONStringS(dst, k.Workload)
+		dst = append(dst, `,"workload_kind":`...)
+		dst = appendJSONStringS(dst, k.WorkloadKind)
+	}
+	if k.Image != "" {
+		dst = append(dst, `,"image":`...)
+		dst = appendJSONStringS(dst, k.Image)
+	}
+	dst = append(dst, `,"labels":`...)
+	dst = appendJSONMap(dst, k.Labels)
+	if len(k.Annotations) > 0 {
+		dst = append(dst, `,"annotations":`...)
+		dst = appendJSONMap(dst, k.Annotations)
+	}
+	return append(dst, '}')
+}
+
+// appendJSONMap appends m as a JSON object with sorted keys (stable output for tests and
+// for dedup by content).
+func appendJSONMap(dst []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for key := range m {
 		keys = append(keys, key)
 	}
 	sort.Strings(keys)
+	dst = append(dst, '{')
 	for i, key := range keys {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendJSONStringS(dst, key)
 		dst = append(dst, ':')
-		dst = appendJSONStringS(dst, k.Labels[key])
+		dst = appendJSONStringS(dst, m[key])
 	}
-	return append(dst, "}}"...)
+	return append(dst, '}')
 }
 
 // safeASCII[b] is true for bytes that are copied into a JSON string as they are.

@@ -11,8 +11,13 @@ type Metrics struct {
 	TailLagBytes        *prometheus.GaugeVec     // tailgate_tail_lag_bytes{input}
 	TailOpenFiles       *prometheus.GaugeVec     // tailgate_tail_open_files{input}
 	ForwardConnections  *prometheus.GaugeVec     // tailgate_forward_connections{input}
+	ForwardClosed       *prometheus.CounterVec   // tailgate_forward_connections_closed_total{input,reason}
 	SinkRecords         *prometheus.CounterVec   // tailgate_sink_records_total{sink,result}
 	SinkRequestDuration *prometheus.HistogramVec // tailgate_sink_request_duration_seconds{sink}
+	SinkOversize        *prometheus.CounterVec   // tailgate_sink_oversize_records_total{sink,action}
+	DeadLetterRecords   *prometheus.CounterVec   // tailgate_deadletter_records_total{sink,reason}
+	DeadLetterBytes     *prometheus.GaugeVec     // tailgate_deadletter_bytes{sink}
+	DeadLetterDropped   *prometheus.CounterVec   // tailgate_deadletter_dropped_total{sink}
 }
 
 // Sink record results.
@@ -44,6 +49,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ForwardConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tailgate_forward_connections", Help: "Open forward-protocol connections.",
 		}, []string{"input"}),
+		ForwardClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_forward_connections_closed_total",
+			Help: "Forward-protocol connections closed or refused, by reason (client_closed, idle_timeout, handshake_timeout, frame_timeout, evicted, max_connections, per_peer_limit, memory_limit, ...).",
+		}, []string{"input", "reason"}),
 		SinkRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailgate_sink_records_total", Help: "Records handled by a sink, by result (sent, retried, failed, dead_letter).",
 		}, []string{"sink", "result"}),
@@ -52,10 +61,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of one batch send to a destination.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"sink"}),
+		SinkOversize: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_sink_oversize_records_total",
+			Help: "Records over a sink's size limit, by what was done (split, truncate, dead_letter).",
+		}, []string{"sink", "action"}),
+		DeadLetterRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_deadletter_records_total", Help: "Records stored in a sink's dead-letter store, by reason.",
+		}, []string{"sink", "reason"}),
+		DeadLetterBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tailgate_deadletter_bytes", Help: "Bytes held by a sink's dead-letter store.",
+		}, []string{"sink"}),
+		DeadLetterDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_deadletter_dropped_total", Help: "Dead-lettered records deleted unreplayed because the store was full.",
+		}, []string{"sink"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.TailLagBytes, m.TailOpenFiles,
-			m.ForwardConnections, m.SinkRecords, m.SinkRequestDuration)
+			m.ForwardConnections, m.ForwardClosed, m.SinkRecords, m.SinkRequestDuration, m.SinkOversize,
+			m.DeadLetterRecords, m.DeadLetterBytes, m.DeadLetterDropped)
 	}
 	return m
 }

@@ -112,7 +112,7 @@ func NewPipeline(opts PipelineOptions) (*Pipeline, error) {
 
 // recover folds every frame from the newest checkpoint on into the input state.
 func (p *Pipeline) recover() error {
-	var dec frameDecoder
+	dec := frameDecoder{stateOnly: true}
 	var f decodedFrame
 	bad := 0
 	err := p.buf.Recover(func(kind buffer.Kind, payload []byte) error {

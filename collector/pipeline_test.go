@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ type fakeSink struct {
 
 	mu       sync.Mutex
 	attempts map[uint64]int
-	got      []string // envelope JSON of acknowledged records
+	got      []string // messages of acknowledged records
+	batches  []*SinkBatch
 	closed   bool
 }
 
@@ -35,6 +37,7 @@ func (s *fakeSink) Send(ctx context.Context, b *SinkBatch) error {
 		s.attempts = map[uint64]int{}
 	}
 	s.attempts[b.Seq]++
+	s.batches = append(s.batches, &SinkBatch{Records: slices.Clone(b.Records), Key: b.Key, Seq: b.Seq})
 	var err error
 	if s.fail != nil {
 		err = s.fail(b, s.attempts[b.Seq])
@@ -42,7 +45,7 @@ func (s *fakeSink) Send(ctx context.Context, b *SinkBatch) error {
 	var re *RecordErrors
 	failed := map[int]bool{}
 	if errors.As(err, &re) {
-		for _, f := range re.Failed {
+		for _, f := range append(append([]RecordError{}, re.Failed...), re.Retry...) {
 			failed[f.Index] = true
 		}
 	} else if err != nil {

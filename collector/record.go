@@ -70,7 +70,24 @@ func (id ID) String() string { return string(id.AppendHex(nil)) }
 const (
 	// FlagTruncated marks a record cut at max_line_bytes (or a destination's limit).
 	FlagTruncated uint8 = 1 << iota
+	// FlagPart marks one ordered part of a record split at a destination's size limit.
+	FlagPart
 )
+
+// partShift places a part number in the position half of an ID. Positions are byte offsets or
+// record indexes, far below 2^48, so a part ID never equals a real record's ID.
+const partShift = 48
+
+// Part returns the ID of part i (i >= 1) of the record with this ID; part 0 keeps the ID. The
+// same record split the same way yields the same part IDs after a replay.
+func (id ID) Part(i int) ID {
+	if i <= 0 {
+		return id
+	}
+	pos := binary.BigEndian.Uint64(id[8:])
+	binary.BigEndian.PutUint64(id[8:], pos^uint64(i&0xffff)<<partShift)
+	return id
+}
 
 // Record is one log record. Message, Tag and Fields are borrowed: they point into a buffer the
 // producer owns (an input's read buffer, a decoded frame) and are valid only as long as the
@@ -98,6 +115,12 @@ type Kube struct {
 	Container string
 	Node      string
 	Labels    map[string]string
+	// From the pod watch: the workload that owns the pod (the Deployment behind a ReplicaSet,
+	// the CronJob behind a Job), the container's image, and the annotations chosen in config.
+	Workload     string
+	WorkloadKind string
+	Image        string
+	Annotations  map[string]string
 }
 
 // Source is where records come from: one container's log file, or one forward connection.

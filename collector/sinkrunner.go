@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,25 +30,42 @@ const (
 type sinkRunner struct {
 	p      *Pipeline
 	sink   Sink
+	keyer  Keyer // nil: one batch at a time, key ""
 	name   string
 	bit    uint64
 	reader *buffer.Reader
 	limits Limits
 	cost   func(*Record) int
+	size   func(*Record) int // RecordBytes, for MaxRecordBytes
 	log    *slog.Logger
+	warn   *WarnLimiter
 
 	dec      frameDecoder
 	routes   map[*Source]routeCache
-	sem      chan struct{}
+	sem      chan struct{}            // batches being sent (MaxInFlight)
+	queued   chan struct{}            // batches dispatched and not finished (2 x MaxInFlight)
+	lastDone map[string]chan struct{} // OrderedKeys: closed when a key's last batch is done
 	tracker  ackTracker
 	inFlight sync.WaitGroup
 	seq      uint64
+
+	// Partial batches by destination key, and in the order they were opened (oldest first;
+	// dispatched ones are skipped lazily).
+	open   map[string]*pendingBatch
+	order  []*pendingBatch
+	keyBuf []byte
+	// readPos is the end of the last frame read (runUntil stops there).
+	readPos buffer.Position
+	// take, when set, decides per frame whether its records are sent (a replay's filter);
+	// a frame it refuses is acknowledged untouched.
+	take func(state []stateItem, recs []Record) bool
 
 	dlq         *deadLetter
 	freeRecords chan []Record  // record slices of acknowledged frames
 	freeBatches chan []*Record // record pointer slices of finished batches
 
 	sent, retried, failed, dead prometheus.Counter
+	oversize                    [OversizeDeadLetter + 1]prometheus.Counter
 	duration                    prometheus.Observer
 }
 
@@ -56,11 +74,27 @@ type routeCache struct {
 	ok      bool
 }
 
+// defaultMaxOpenKeys bounds the partial batches a Keyer sink keeps open.
+const defaultMaxOpenKeys = 256
+
 func newSinkRunner(p *Pipeline, s Sink, idx int) (*sinkRunner, error) {
 	rd, err := p.buf.Reader(s.Name())
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: open buffer cursor: %w", s.Name(), err)
 	}
+	r := newRunner(s, rd, p.metrics, p.log, newDeadLetter(p.dataDir, s.Name(), p.log, p.metrics))
+	r.p = p
+	r.bit = 1 << idx
+	r.tracker.done = func(f *trackedFrame) {
+		p.buf.Recycle(f.data)
+		r.recycle(f)
+	}
+	return r, nil
+}
+
+// newRunner builds a runner over reader rd; the pipeline's runners and `deadletter replay`
+// share it.
+func newRunner(s Sink, rd *buffer.Reader, m *Metrics, log *slog.Logger, dlq *deadLetter) *sinkRunner {
 	l := s.Limits()
 	if l.MaxRecords <= 0 {
 		l.MaxRecords = defaultMaxRecords
@@ -74,37 +108,55 @@ func newSinkRunner(p *Pipeline, s Sink, idx int) (*sinkRunner, error) {
 	if l.MaxDelay <= 0 {
 		l.MaxDelay = defaultMaxDelay
 	}
+	if l.MaxOpenKeys <= 0 {
+		l.MaxOpenKeys = defaultMaxOpenKeys
+	}
 	cost := l.RecordCost
 	if cost == nil {
 		cost = EnvelopeCost
 	}
-	m := p.metrics
+	size := l.RecordBytes
+	if size == nil {
+		size = func(r *Record) int { return len(r.Message) + len(r.Fields) }
+	}
+	keyer, _ := s.(Keyer)
+	logger := log.With("sink", s.Name())
 	r := &sinkRunner{
-		p: p, sink: s, name: s.Name(), bit: 1 << idx, reader: rd, limits: l, cost: cost,
-		log:      p.log.With("sink", s.Name()),
+		sink: s, keyer: keyer, name: s.Name(), bit: allSinks, reader: rd, limits: l, cost: cost, size: size,
+		log:      logger,
+		warn:     NewWarnLimiter(logger, time.Minute),
+		dec:      frameDecoder{sink: s.Name()},
 		routes:   make(map[*Source]routeCache),
 		sem:      make(chan struct{}, l.MaxInFlight),
-		dlq:      newDeadLetter(p.dataDir, s.Name(), p.log),
+		queued:   make(chan struct{}, 2*l.MaxInFlight),
+		lastDone: make(map[string]chan struct{}),
+		open:     make(map[string]*pendingBatch),
+		dlq:      dlq,
 		sent:     m.SinkRecords.WithLabelValues(s.Name(), ResultSent),
 		retried:  m.SinkRecords.WithLabelValues(s.Name(), ResultRetried),
 		failed:   m.SinkRecords.WithLabelValues(s.Name(), ResultFailed),
 		dead:     m.SinkRecords.WithLabelValues(s.Name(), ResultDeadLetter),
 		duration: m.SinkRequestDuration.WithLabelValues(s.Name()),
 	}
+	for o := range r.oversize {
+		r.oversize[o] = m.SinkOversize.WithLabelValues(s.Name(), Oversize(o).String())
+	}
 	r.tracker.reader = rd
 	r.freeRecords = make(chan []Record, recycledFrames)
-	r.freeBatches = make(chan []*Record, l.MaxInFlight+1)
-	r.tracker.done = func(f *trackedFrame) {
-		p.buf.Recycle(f.data)
-		if f.records != nil {
-			select {
-			case r.freeRecords <- f.records[:0]:
-			default:
-			}
+	r.freeBatches = make(chan []*Record, 2*l.MaxInFlight+1)
+	r.tracker.done = r.recycle
+	return r
+}
+
+// recycle keeps an acknowledged frame's record slice for the next frame.
+func (r *sinkRunner) recycle(f *trackedFrame) {
+	if f.records != nil {
+		select {
+		case r.freeRecords <- f.records[:0]:
+		default:
 		}
-		f.data, f.records = nil, nil
 	}
-	return r, nil
+	f.data, f.records = nil, nil
 }
 
 // recycledFrames bounds the record slices a runner keeps for reuse.
@@ -133,10 +185,12 @@ func (r *sinkRunner) takeRecords() []Record {
 
 // pendingBatch is a batch being filled, with the frames its records come from.
 type pendingBatch struct {
-	records []*Record
-	bytes   int
-	frames  []*trackedFrame
-	started time.Time
+	key        string
+	records    []*Record
+	bytes      int
+	frames     []*trackedFrame
+	deadline   time.Time // started + MaxDelay
+	dispatched bool
 }
 
 func (b *pendingBatch) add(r *Record, cost int, f *trackedFrame, t *ackTracker) {
@@ -149,13 +203,17 @@ func (b *pendingBatch) add(r *Record, cost int, f *trackedFrame, t *ackTracker) 
 }
 
 // run reads frames and dispatches batches until ctx ends, or until drain is closed and the
-// buffer has nothing more for this sink.
+// buffer has nothing more for this sink (or, with stop set, the reader reached stop).
 func (r *sinkRunner) run(ctx context.Context, drain <-chan struct{}) {
+	r.runUntil(ctx, drain, nil)
+}
+
+func (r *sinkRunner) runUntil(ctx context.Context, drain <-chan struct{}, stop *buffer.Position) {
 	var (
-		batch    *pendingBatch
 		frame    decodedFrame
 		draining bool
 	)
+	defer r.inFlight.Wait()
 	for {
 		if !draining {
 			select {
@@ -165,68 +223,221 @@ func (r *sinkRunner) run(ctx context.Context, drain <-chan struct{}) {
 			}
 		}
 		var wait time.Duration
-		switch {
-		case batch != nil:
-			wait = time.Until(batch.started.Add(r.limits.MaxDelay))
+		switch oldest := r.oldest(); {
+		case oldest != nil:
+			wait = max(time.Until(oldest.deadline), -1)
 		case draining:
 			wait = drainPoll
+		}
+		if stop != nil && !r.readPos.Less(*stop) {
+			r.flushOpen(ctx, time.Time{})
+			return
 		}
 		f, err := r.next(ctx, wait, drain)
 		if err != nil {
 			if ctx.Err() != nil {
-				r.inFlight.Wait()
 				return
 			}
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errDrain) {
-				if batch != nil {
-					r.dispatch(ctx, batch)
-					batch = nil
+				if r.oldest() != nil {
+					cutoff := time.Now()
+					if errors.Is(err, errDrain) || draining {
+						cutoff = time.Time{} // draining: send every partial batch now
+					}
+					r.flushOpen(ctx, cutoff)
 					continue
 				}
 				if draining && errors.Is(err, context.DeadlineExceeded) {
-					r.inFlight.Wait()
 					return
 				}
 				continue
 			}
 			if errors.Is(err, buffer.ErrClosed) {
-				r.inFlight.Wait()
 				return
 			}
 			r.log.Error("read buffer", "err", err)
 			if !sleepCtx(ctx, time.Second) {
-				r.inFlight.Wait()
 				return
 			}
 			continue
 		}
+		r.readPos = f.End
 		tf := r.tracker.add(f.End)
 		tf.data = f.Data
 		frame.Records = r.takeRecords()
 		if err := r.dec.decode(f.Data, &frame); err != nil {
-			r.log.Error("undecodable frame skipped", "segment", f.Pos.Segment, "offset", f.Pos.Offset, "err", err)
+			r.warn.Warn("undecodable", "undecodable frame skipped", "segment", f.Pos.Segment, "offset", f.Pos.Offset, "err", err)
 			r.failed.Add(float64(f.Count))
-		} else {
+		} else if r.take == nil || r.take(frame.State, frame.Records) {
 			for i := range frame.Records {
 				rec := &frame.Records[i]
-				if !r.routed(rec.Source) {
+				if !frame.Routed && !r.routed(rec.Source) {
 					continue
 				}
-				cost := r.cost(rec)
-				if batch != nil && (len(batch.records) >= r.limits.MaxRecords || batch.bytes+cost > r.limits.MaxBytes) {
-					r.dispatch(ctx, batch)
-					batch = nil
-				}
-				if batch == nil {
-					batch = &pendingBatch{started: time.Now(), records: r.takeBatch()}
-				}
-				batch.add(rec, cost, tf, &r.tracker)
+				r.add(ctx, rec, tf)
 			}
 		}
 		// The records now belong to the batches until the frame is acknowledged.
 		tf.records = frame.Records
 		frame.Records = nil
 		r.tracker.seal(tf)
+	}
+}
+
+// add puts rec in the open batch of its key, after enforcing MaxRecordBytes.
+func (r *sinkRunner) add(ctx context.Context, rec *Record, tf *trackedFrame) {
+	if max := r.limits.MaxRecordBytes; max > 0 && r.size(rec) > max {
+		r.addOversized(ctx, rec, tf)
+		return
+	}
+	r.addFitting(ctx, rec, tf)
+}
+
+// maxParts bounds the parts of one split record (the part number lives in 16 bits of the ID);
+// what is left after the last part is cut and flagged.
+const maxParts = 1 << 16
+
+// addOversized applies the Oversize policy to a record over MaxRecordBytes. Parts and the
+// truncated head borrow the record's message: nothing is copied.
+func (r *sinkRunner) addOversized(ctx context.Context, rec *Record, tf *trackedFrame) {
+	limit, policy := r.limits.MaxRecordBytes, r.limits.Oversize
+	r.oversize[policy].Inc()
+	if policy == OversizeDeadLetter {
+		r.deadLetterOversize(ctx, rec, tf, fmt.Errorf("record of %d bytes is over the limit of %d", r.size(rec), limit))
+		return
+	}
+	rest := rec.Message
+	for i := 0; ; i++ {
+		part := *rec
+		part.Fields = nil
+		n := r.fit(&part, rest, limit)
+		if n < 0 {
+			r.deadLetterOversize(ctx, rec, tf, fmt.Errorf("record does not fit in %d bytes even without its message", limit))
+			return
+		}
+		part.Message = rest[:n]
+		rest = rest[n:]
+		if policy == OversizeTruncate || i == maxParts-1 {
+			part.Flags |= FlagTruncated
+			*rec = part
+			r.addFitting(ctx, rec, tf)
+			return
+		}
+		part.ID = rec.ID.Part(i)
+		part.Flags |= FlagPart
+		if len(rest) == 0 && i == 0 {
+			// Only the fields were too big: one part, the message whole.
+			*rec = part
+			r.addFitting(ctx, rec, tf)
+			return
+		}
+		p := new(Record)
+		*p = part
+		r.addFitting(ctx, p, tf)
+		if len(rest) == 0 {
+			return
+		}
+	}
+}
+
+// fit returns how many bytes of msg, cut at a UTF-8 boundary, p can carry within limit as the
+// sink measures it (p.Message is overwritten), or -1 when p cannot carry even one character. RecordBytes is at least the message length, so
+// the answer is at most limit; most sinks measure the message plus a fixed overhead, which the
+// first guess finds in two measurements.
+func (r *sinkRunner) fit(p *Record, msg []byte, limit int) int {
+	p.Message = nil
+	over := r.size(p)
+	if over > limit || over == limit && len(msg) > 0 {
+		return -1
+	}
+	fits := func(n int) bool {
+		p.Message = msg[:n]
+		return r.size(p) <= limit
+	}
+	n := min(len(msg), limit-over)
+	if !fits(n) {
+		lo, hi := 0, n // fits(lo), !fits(hi)
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if fits(mid) {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		n = lo
+	}
+	if n < len(msg) && !utf8.RuneStart(msg[n]) {
+		// msg[n] continues a character: leave that character out, unless it is invalid UTF-8
+		// (then any cut is as good as another).
+		for start := n - 1; start >= 0 && n-start < utf8.UTFMax; start-- {
+			if utf8.RuneStart(msg[start]) {
+				if _, size := utf8.DecodeRune(msg[start:]); size > 1 && start+size > n {
+					n = start
+				}
+				break
+			}
+		}
+	}
+	if n == 0 && len(msg) > 0 {
+		return -1
+	}
+	return n
+}
+
+// deadLetterOversize stores a record that cannot be sent even in parts. If it cannot be
+// stored before ctx ends, its frame is held so the cursor does not pass it this run.
+func (r *sinkRunner) deadLetterOversize(ctx context.Context, rec *Record, tf *trackedFrame, err error) {
+	err = WithReason("oversize", err)
+	r.warn.Warn("oversize", "record over the sink's size limit; dead-lettered", "reason", "oversize", "err", err)
+	if !r.deadLetter(ctx, []*Record{rec}, err) {
+		r.tracker.addBatch(tf) // never done: the frame stays in the buffer for the next start
+	}
+}
+
+func (r *sinkRunner) addFitting(ctx context.Context, rec *Record, tf *trackedFrame) {
+	var key []byte
+	if r.keyer != nil {
+		r.keyBuf = r.keyer.AppendKey(r.keyBuf[:0], rec)
+		key = r.keyBuf
+	}
+	cost := r.cost(rec)
+	b := r.open[string(key)]
+	if b != nil && (len(b.records) >= r.limits.MaxRecords || b.bytes+cost > r.limits.MaxBytes) {
+		r.dispatch(ctx, b)
+		b = nil
+	}
+	if b == nil {
+		if len(r.open) >= r.limits.MaxOpenKeys {
+			r.dispatch(ctx, r.oldest())
+		}
+		b = &pendingBatch{key: string(key), deadline: time.Now().Add(r.limits.MaxDelay), records: r.takeBatch()}
+		r.open[b.key] = b
+		r.order = append(r.order, b)
+	}
+	b.add(rec, cost, tf, &r.tracker)
+}
+
+// oldest returns the open batch opened first, or nil.
+func (r *sinkRunner) oldest() *pendingBatch {
+	for len(r.order) > 0 && r.order[0].dispatched {
+		r.order[0] = nil
+		r.order = r.order[1:]
+	}
+	if len(r.order) == 0 {
+		return nil
+	}
+	return r.order[0]
+}
+
+// flushOpen dispatches every open batch whose deadline is not after cutoff (a zero cutoff:
+// all of them), oldest first.
+func (r *sinkRunner) flushOpen(ctx context.Context, cutoff time.Time) {
+	for b := r.oldest(); b != nil && (cutoff.IsZero() || !b.deadline.After(cutoff)); b = r.oldest() {
+		r.dispatch(ctx, b)
+		if ctx.Err() != nil {
+			return
+		}
 	}
 }
 
@@ -260,6 +471,9 @@ func (r *sinkRunner) next(ctx context.Context, wait time.Duration, drain <-chan 
 }
 
 func (r *sinkRunner) routed(s *Source) bool {
+	if r.p == nil {
+		return true // a replay: dead letters already belong to this sink
+	}
 	v := s.view()
 	if c, ok := r.routes[s]; ok && c.version == v.version {
 		return c.ok
@@ -272,20 +486,53 @@ func (r *sinkRunner) routed(s *Source) bool {
 	return ok
 }
 
-// dispatch sends b in the background once an in-flight slot is free.
+// dispatch hands b to a sender goroutine. The reader waits while 2 x MaxInFlight batches are
+// outstanding (backpressure); a sender waits for an in-flight slot and, with OrderedKeys, for
+// the previous batch of its key.
 func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
+	if b.dispatched {
+		return
+	}
+	b.dispatched = true
+	if r.open[b.key] == b {
+		delete(r.open, b.key)
+	}
 	select {
-	case r.sem <- struct{}{}:
+	case r.queued <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
+	var prev, done chan struct{}
+	if r.limits.OrderedKeys {
+		prev = r.lastDone[b.key]
+		done = make(chan struct{})
+		r.lastDone[b.key] = done
+		r.pruneLastDone()
+	}
 	r.seq++
-	sb := &SinkBatch{Records: b.records, Seq: r.seq}
+	sb := &SinkBatch{Records: b.records, Key: b.key, Seq: r.seq}
 	r.inFlight.Add(1)
 	go func() {
 		defer r.inFlight.Done()
-		defer func() { <-r.sem }()
-		if r.deliver(ctx, sb) {
+		defer func() { <-r.queued }()
+		if done != nil {
+			defer close(done)
+		}
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case r.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		ok := r.deliver(ctx, sb)
+		<-r.sem
+		if ok {
 			for _, f := range b.frames {
 				r.tracker.batchDone(f)
 			}
@@ -297,16 +544,31 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 	}()
 }
 
-// deliver sends until the batch is acknowledged, dead-lettered, or ctx ends (false: the
-// batch stays in the buffer for the next start).
+// pruneLastDone forgets keys whose last batch finished, once the map grows past the open keys.
+func (r *sinkRunner) pruneLastDone() {
+	if len(r.lastDone) <= 4*r.limits.MaxOpenKeys {
+		return
+	}
+	for k, ch := range r.lastDone {
+		select {
+		case <-ch:
+			delete(r.lastDone, k)
+		default:
+		}
+	}
+}
+
+// deliver sends until every record of the batch is acknowledged or dead-lettered, or ctx
+// ends (false: the batch stays in the buffer for the next start). After a partial failure
+// only the records the sink asked to retry are sent again.
 func (r *sinkRunner) deliver(ctx context.Context, b *SinkBatch) bool {
-	n := float64(len(b.Records))
 	for attempt := 0; ; attempt++ {
+		n := len(b.Records)
 		start := time.Now()
 		err := r.sink.Send(ctx, b)
 		r.duration.Observe(time.Since(start).Seconds())
 		if err == nil {
-			r.sent.Add(n)
+			r.sent.Add(float64(n))
 			return true
 		}
 		if ctx.Err() != nil {
@@ -315,36 +577,108 @@ func (r *sinkRunner) deliver(ctx context.Context, b *SinkBatch) bool {
 		var re *RecordErrors
 		switch {
 		case errors.As(err, &re):
-			r.deadLetterRecords(b, re)
-			r.sent.Add(n - float64(len(re.Failed)))
-			return true
+			failed, retry := sortOut(re, n)
+			if !r.deadLetterRecords(ctx, b, failed) {
+				return false
+			}
+			r.sent.Add(float64(n - len(failed) - len(retry)))
+			if len(retry) == 0 {
+				return true
+			}
+			recs := make([]*Record, len(retry))
+			for i, e := range retry {
+				recs[i] = b.Records[e.Index]
+			}
+			err = retry[0].Err
+			b = &SinkBatch{Records: recs, Key: b.Key, Seq: b.Seq}
 		case IsPermanent(err):
-			r.log.Error("batch failed permanently; dead-lettered", "batch", b.Seq, "records", len(b.Records), "err", err)
-			r.failed.Add(n)
-			r.dlq.write(b.Records, err)
-			r.dead.Add(n)
-			return true
+			r.warn.Warn("permanent:"+ErrorReason(err), "batch failed permanently; dead-lettered",
+				"batch", b.Seq, "records", n, "reason", ErrorReason(err), "err", err)
+			return r.deadLetter(ctx, b.Records, err)
 		}
-		r.retried.Add(n)
-		d := backoff(attempt)
-		r.log.Warn("batch send failed; retrying", "batch", b.Seq, "records", len(b.Records), "attempt", attempt+1, "in", d, "err", err)
+		r.retried.Add(float64(len(b.Records)))
+		d := max(backoff(attempt), retryDelay(err))
+		r.warn.Warn("retry", "batch send failed; retrying", "batch", b.Seq, "records", len(b.Records),
+			"attempt", attempt+1, "in", d, "err", err)
 		if !sleepCtx(ctx, d) {
 			return false
 		}
 	}
 }
 
-func (r *sinkRunner) deadLetterRecords(b *SinkBatch, re *RecordErrors) {
-	recs := make([]*Record, 0, len(re.Failed))
-	for _, f := range re.Failed {
-		if f.Index >= 0 && f.Index < len(b.Records) {
-			recs = append(recs, b.Records[f.Index])
+// sortOut validates the indexes of a RecordErrors against a batch of n records: out of range
+// and repeated indexes are ignored, and a record both failed and to retry counts as failed.
+func sortOut(re *RecordErrors, n int) (failed, retry []RecordError) {
+	seen := make(map[int]bool, len(re.Failed)+len(re.Retry))
+	keep := func(e RecordError) bool {
+		if e.Index < 0 || e.Index >= n || seen[e.Index] {
+			return false
+		}
+		seen[e.Index] = true
+		return true
+	}
+	for _, e := range re.Failed {
+		if keep(e) {
+			failed = append(failed, e)
 		}
 	}
-	r.log.Error("records failed permanently; dead-lettered", "batch", b.Seq, "records", len(recs), "err", re)
-	r.failed.Add(float64(len(recs)))
-	r.dlq.write(recs, re)
-	r.dead.Add(float64(len(recs)))
+	for _, e := range re.Retry {
+		if keep(e) {
+			retry = append(retry, e)
+		}
+	}
+	return failed, retry
+}
+
+// deadLetterRecords stores the failed records, grouped by reason, and counts them. false: ctx
+// ended before they were stored.
+func (r *sinkRunner) deadLetterRecords(ctx context.Context, b *SinkBatch, failed []RecordError) bool {
+	if len(failed) == 0 {
+		return true
+	}
+	byReason := make(map[string][]RecordError)
+	var order []string
+	for _, f := range failed {
+		reason := ErrorReason(f.Err)
+		if byReason[reason] == nil {
+			order = append(order, reason)
+		}
+		byReason[reason] = append(byReason[reason], f)
+	}
+	for _, reason := range order {
+		list := byReason[reason]
+		recs := make([]*Record, len(list))
+		for i, f := range list {
+			recs[i] = b.Records[f.Index]
+		}
+		r.warn.Warn("permanent:"+reason, "records failed permanently; dead-lettered", "batch", b.Seq,
+			"records", len(recs), "reason", reason, "err", list[0].Err)
+		if !r.deadLetter(ctx, recs, list[0].Err) {
+			return false
+		}
+	}
+	return true
+}
+
+// deadLetter stores recs in the dead-letter store, retrying a failed write (a full or broken
+// disk) until it works or ctx ends (false: the records were not stored, and their batch must
+// stay unacknowledged).
+func (r *sinkRunner) deadLetter(ctx context.Context, recs []*Record, cause error) bool {
+	for attempt := 0; ; attempt++ {
+		err := r.dlq.write(ctx, recs, cause)
+		if err == nil {
+			r.failed.Add(float64(len(recs)))
+			r.dead.Add(float64(len(recs)))
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.warn.Warn("dlq-write", "cannot store dead letters; retrying", "records", len(recs), "err", err)
+		if !sleepCtx(ctx, backoff(attempt)) {
+			return false
+		}
+	}
 }
 
 func (r *sinkRunner) close(ctx context.Context) error {
@@ -358,7 +692,10 @@ func (r *sinkRunner) close(ctx context.Context) error {
 	return nil
 }
 
-// backoff is exponential with full jitter.
+// backoff is exponential with "equal jitter": a wait drawn uniformly from [d/2, d] where d
+// doubles from retryBase per attempt up to retryMax. Half of d is kept so a throttled
+// destination always gets a real pause (full jitter may retry at once), and the other half is
+// random so many sinks or agents retrying together spread out.
 func backoff(attempt int) time.Duration {
 	d := retryBase << min(attempt, 16)
 	if d > retryMax || d <= 0 {

@@ -25,6 +25,7 @@ type options struct {
 	Keep    bool
 	NoWarm  bool
 	Label   string
+	Sinks   int // file sinks, splitting the namespaces by routes (1: one sink takes all)
 
 	Env  []string      // extra environment for the binary (tests)
 	Poll time.Duration // /metrics poll interval; 100ms when zero
@@ -119,8 +120,12 @@ func runOnce(ctx context.Context, o options, bin, data string, m *manifest, dir 
 	if err != nil {
 		return r, err
 	}
-	cfg, out := filepath.Join(dir, "tailgate.yaml"), filepath.Join(outDir, "out.jsonl")
-	if err := writeConfig(cfg, dataDir, data, out, addr); err != nil {
+	cfg := filepath.Join(dir, "tailgate.yaml")
+	outs := []string{filepath.Join(outDir, "out.jsonl")}
+	for i := 2; i <= o.Sinks; i++ {
+		outs = append(outs, filepath.Join(outDir, fmt.Sprintf("out-%d.jsonl", i)))
+	}
+	if err := writeConfig(cfg, dataDir, data, outs, addr); err != nil {
 		return r, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "tailgate.log"))
@@ -180,11 +185,18 @@ func runOnce(ctx context.Context, o options, bin, data string, m *manifest, dir 
 	r.CPUSecondsGiB = cpu / gib
 	stop()
 
-	c, err := checkOutput(out, m.Payload == "json")
-	r.RecordsOut, r.BadLines, r.BadMessages = c.Records, c.BadLines, c.BadMessages
-	if err != nil {
-		return r, err
+	var c outputCheck
+	for _, out := range outs {
+		ci, err := checkOutput(out, m.Payload == "json")
+		c.Records, c.BadLines, c.BadMessages = c.Records+ci.Records, c.BadLines+ci.BadLines, c.BadMessages+ci.BadMessages
+		if c.FirstError == "" {
+			c.FirstError = ci.FirstError
+		}
+		if err != nil {
+			return r, err
+		}
 	}
+	r.RecordsOut, r.BadLines, r.BadMessages = c.Records, c.BadLines, c.BadMessages
 	switch {
 	case r.ExitCode != 0:
 		return r, fmt.Errorf("exit code %d after SIGTERM (see %s)", r.ExitCode, logf.Name())

@@ -32,7 +32,12 @@ func main() {
 	flag.BoolVar(&o.Keep, "keep", false, "keep run directories (config, data_dir, out.jsonl, tailgate.log)")
 	flag.BoolVar(&o.NoWarm, "no-warm", false, "do not pre-read the tree into the page cache")
 	flag.StringVar(&o.Label, "label", "tailgate", "name of this peer in the table and results")
+	flag.IntVar(&o.Sinks, "sinks", 1, "file sinks (1-3); with more than one, routes split the namespaces among them")
 	flag.Parse()
+	if o.Sinks < 1 || o.Sinks > 3 {
+		fmt.Fprintln(os.Stderr, "-sinks: 1, 2 or 3")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -9,13 +9,10 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-const (
-	sentMetric = "tailgate_sink_records_total"
-	sinkName   = "local"
-)
+const sentMetric = "tailgate_sink_records_total"
 
-// sentRecords scrapes url and returns tailgate_sink_records_total{sink="local",result="sent"}
-// (0 while the series does not exist yet).
+// sentRecords scrapes url and returns the sum of tailgate_sink_records_total{result="sent"}
+// over the sinks (0 while the series does not exist yet): every record goes to one sink.
 func sentRecords(ctx context.Context, client *http.Client, url string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -38,24 +35,18 @@ func sentRecords(ctx context.Context, client *http.Client, url string) (float64,
 	if mf == nil {
 		return 0, nil
 	}
+	var sum float64
 	for _, m := range mf.Metric {
-		var sink, result string
 		for _, l := range m.Label {
-			switch l.GetName() {
-			case "sink":
-				sink = l.GetValue()
-			case "result":
-				result = l.GetValue()
-			}
-		}
-		if sink == sinkName && result == "sent" {
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue(), nil
-			case m.Untyped != nil:
-				return m.Untyped.GetValue(), nil
+			if l.GetName() == "result" && l.GetValue() == "sent" {
+				switch {
+				case m.Counter != nil:
+					sum += m.Counter.GetValue()
+				case m.Untyped != nil:
+					sum += m.Untyped.GetValue()
+				}
 			}
 		}
 	}
-	return 0, nil
+	return sum, nil
 }

@@ -39,7 +39,7 @@ func startAgent(bin, dir, sync string) (*agent, error) {
 	cfg := fmt.Sprintf(`node_name: bench
 data_dir: %s/data
 shutdown_timeout: 30s
-metrics: {listen: "%s"}
+metrics: {listen: "%s", pprof: true}
 buffer: {sync: %s, max_bytes: 4GiB}
 kubernetes: {enabled: false}
 inputs:

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/forward"
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
+	"github.com/tailgate-dev/tailgate/sinks/cloudlogging"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
@@ -57,6 +57,10 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			return nil, err
 		}
 		sinks = append(sinks, s)
+		if cl, ok := s.(*cloudlogging.Sink); ok {
+			cl.SetNodeName(cfg.NodeName)
+			a.reg.MustRegister(cl.Metrics())
+		}
 	}
 	policy := buffer.Block
 	if cfg.Buffer.WhenFull == "drop_oldest" {
@@ -97,11 +101,8 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			p.Stop(context.Background())
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
-		a.ln = ln
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", exporter.Handler(a.reg, a.pods))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !a.ready.Load() {
@@ -110,26 +111,85 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 			}
 			w.Write([]byte("ok\n"))
 		})
-		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		a.srv, a.ln = newMetricsServer(ln, mux, cfg.Metrics.Pprof, metricsLimits())
 	}
 	return a, nil
 }
 
-// newSink is the one place sink types are chosen.
-func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
-	switch sc.Type {
-	case "file", "stdout":
+// sinkType is one sink type this binary builds.
+type sinkType struct {
+	// validate makes the constructor's checks that need no network (nil: the config's own
+	// checks are all); `tailgate check` runs it, so check fails where run would.
+	validate func(collector.SinkConfig) error
+	build    func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error)
+}
+
+// sinkTypes is the one list of the sink types this binary builds: check accepts exactly
+// these, and newSink builds them.
+func sinkTypes() map[string]sinkType {
+	fileSink := func(_ context.Context, sc collector.SinkConfig, _ *slog.Logger) (collector.Sink, error) {
 		return file.New(sc)
-	case "pubsub":
-		return pubsub.NewWithOptions(ctx, sc, pubsub.Options{
-			OrderingKey:     sc.OrderingKey,
-			MaxMessageBytes: int(sc.MaxMessageBytes),
-			Oversize:        sc.Oversize,
-			PublishTimeout:  sc.PublishTimeout.D(),
-			Compression:     sc.Compression,
-		}, log.With("sink", sc.Name))
 	}
-	return nil, fmt.Errorf("sink %s: type %s is not available in this build yet", sc.Name, sc.Type)
+	return map[string]sinkType{
+		"file":   {build: fileSink},
+		"stdout": {build: fileSink},
+		"pubsub": {
+			validate: func(sc collector.SinkConfig) error { return pubsub.Validate(sc, pubsubOptions(sc)) },
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+				return pubsub.NewWithOptions(ctx, sc, pubsubOptions(sc), log)
+			},
+		},
+		"cloud_logging": {
+			validate: func(sc collector.SinkConfig) error { return cloudlogging.Validate(cloudLoggingOptions(sc)) },
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+				return cloudlogging.New(ctx, sc, cloudLoggingOptions(sc), log)
+			},
+		},
+	}
+}
+
+func cloudLoggingOptions(sc collector.SinkConfig) cloudlogging.Options {
+	return cloudlogging.Options{
+		LogID:                sc.LogID,
+		Location:             sc.Location,
+		ClusterName:          sc.ClusterName,
+		StdoutSeverity:       sc.StdoutSeverity,
+		StderrSeverity:       sc.StderrSeverity,
+		FutureTimestamp:      sc.FutureTimestamp,
+		Oversize:             sc.Oversize,
+		MaxEntryBytes:        int(sc.MaxEntryBytes),
+		MaxEntriesPerRequest: sc.MaxEntriesPerRequest,
+		RequestTimeout:       sc.RequestTimeout.D(),
+		PermissionRetry:      sc.PermissionRetry.D(),
+	}
+}
+
+// sinkChecks is sinkTypes as collector.LoadOptions.SinkTypes wants it.
+func sinkChecks() map[string]func(collector.SinkConfig) error {
+	out := make(map[string]func(collector.SinkConfig) error)
+	for name, t := range sinkTypes() {
+		out[name] = t.validate
+	}
+	return out
+}
+
+func pubsubOptions(sc collector.SinkConfig) pubsub.Options {
+	return pubsub.Options{
+		OrderingKey:     sc.OrderingKey,
+		MaxMessageBytes: int(sc.MaxMessageBytes),
+		Oversize:        sc.Oversize,
+		PublishTimeout:  sc.PublishTimeout.D(),
+		Compression:     sc.Compression,
+	}
+}
+
+// newSink builds the sink sc names.
+func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+	t, ok := sinkTypes()[sc.Type]
+	if !ok {
+		return nil, fmt.Errorf("sink %s: type %s is not built into this binary", sc.Name, sc.Type)
+	}
+	return t.build(ctx, sc, log.With("sink", sc.Name))
 }
 
 // newInput is the one place input types are chosen.

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,20 +19,23 @@ import (
 	"github.com/tailgate-dev/tailgate/sinks/bigquery"
 )
 
-const bigqueryUsage = "usage: tailgate bigquery setup|load --project P --dataset D --table T ..."
+const bigqueryUsage = "usage: tailgate bigquery setup|load --project P --dataset D --table T ... (--help for each)\n"
 
 // cmdBigQuery runs `tailgate bigquery setup|load`.
-func cmdBigQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdBigQuery(ctx context.Context, args []string, std stdio) error {
 	if len(args) == 0 {
-		return errors.New(bigqueryUsage)
+		return usagef(std, bigqueryUsage, "bigquery: a subcommand is required")
 	}
 	switch args[0] {
 	case "setup":
-		return cmdBigQuerySetup(ctx, args[1:], stdout)
+		return cmdBigQuerySetup(ctx, args[1:], std)
 	case "load":
-		return cmdBigQueryLoad(ctx, args[1:], stderr)
+		return cmdBigQueryLoad(ctx, args[1:], std)
+	case "-h", "--help", "help":
+		fmt.Fprint(std.out, bigqueryUsage)
+		return errHelp
 	}
-	return fmt.Errorf("bigquery: unknown subcommand %q\n%s", args[0], bigqueryUsage)
+	return usagef(std, bigqueryUsage, "bigquery: unknown subcommand %q", args[0])
 }
 
 // bqFlags are the flags setup and load share.
@@ -71,8 +72,9 @@ func (f *bqFlags) storageOptions() []option.ClientOption {
 	}
 }
 
-func cmdBigQuerySetup(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("bigquery setup", flag.ContinueOnError)
+func cmdBigQuerySetup(ctx context.Context, args []string, std stdio) error {
+	stdout := std.out
+	fs := newFlags("bigquery setup", "bigquery setup --project P --dataset D --table T --topic T [flags]")
 	var f bqFlags
 	f.register(fs)
 	subType := fs.String("subscription-type", bigquery.SubscriptionBigQuery, "bigquery (Pub/Sub writes the table) or pull (for tailgate bigquery load)")
@@ -80,7 +82,7 @@ func cmdBigQuerySetup(ctx context.Context, args []string, stdout io.Writer) erro
 	attempts := fs.Int("max-delivery-attempts", bigquery.DefaultMaxDeliveryAttempts, "deliveries before a message goes to the dead-letter topic (5..100)")
 	location := fs.String("location", bigquery.DefaultLocation, "dataset location")
 	expiration := fs.Duration("partition-expiration", 0, "drop day partitions older than this (0 keeps them)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
 	// PUBSUB_EMULATOR_HOST is honoured by the Pub/Sub client itself.
@@ -105,15 +107,16 @@ func cmdBigQuerySetup(ctx context.Context, args []string, stdout io.Writer) erro
 	return nil
 }
 
-func cmdBigQueryLoad(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bigquery load", flag.ContinueOnError)
+func cmdBigQueryLoad(ctx context.Context, args []string, std stdio) error {
+	stderr := std.err
+	fs := newFlags("bigquery load", "bigquery load --project P --dataset D --table T --subscription S [flags]")
 	var f bqFlags
 	f.register(fs)
 	deadLetter := fs.String("dead-letter-topic", "", "topic for malformed messages and rejected rows (empty: nack them)")
 	listen := fs.String("metrics-listen", "", "address to serve /metrics on (empty: none)")
 	inFlight := fs.Int("max-in-flight", bigquery.DefaultMaxInFlight, "AppendRows calls in flight")
 	shutdown := fs.Duration("shutdown-timeout", bigquery.DefaultShutdownTimeout, "how long to finish in-flight appends after SIGTERM")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()})).With("component", "bigquery-loader")
@@ -139,7 +142,7 @@ func cmdBigQueryLoad(ctx context.Context, args []string, stderr io.Writer) error
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srv, ln := newMetricsServer(ln, mux, false, metricsLimits())
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics server", "err", err)

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 
@@ -15,19 +12,13 @@ import (
 
 const defaultConfigPath = "/etc/tailgate/tailgate.yaml"
 
-func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+func cmdRun(ctx context.Context, args []string, std stdio, log *slog.Logger) error {
+	fs := newFlags("run", "run [--config FILE]")
 	path := fs.String("config", "", "config file (default $TAILGATE_CONFIG, then "+defaultConfigPath+")")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
-	if *path == "" {
-		*path = os.Getenv("TAILGATE_CONFIG")
-	}
-	if *path == "" {
-		*path = defaultConfigPath
-	}
-	cfg, err := collector.LoadConfig(*path, collector.LoadOptions{})
+	cfg, err := loadConfig(configPath(*path), false)
 	if err != nil {
 		return err
 	}
@@ -38,33 +29,61 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	return a.run(ctx)
 }
 
-func cmdCheck(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+// configPath is --config, else $TAILGATE_CONFIG, else the default path.
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv("TAILGATE_CONFIG"); env != "" {
+		return env
+	}
+	return defaultConfigPath
+}
+
+// loadConfig is the one way run, check and deadletter read a config: the same validation,
+// against the same list of sink types this binary builds, so check fails exactly where run
+// would. checkPaths adds what only check looks at: paths that do not exist or cannot be
+// written.
+func loadConfig(path string, checkPaths bool) (*collector.Config, error) {
+	return collector.LoadConfig(path, collector.LoadOptions{CheckPaths: checkPaths, SinkTypes: sinkChecks()})
+}
+
+func cmdCheck(args []string, std stdio) error {
+	fs := newFlags("check", "check --config FILE")
 	path := fs.String("config", "", "config file to validate")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
 	if *path == "" {
-		return errors.New("check: --config FILE is required")
+		return flagUsagef(fs, std, "check: --config FILE is required")
 	}
-	if _, err := collector.LoadConfig(*path, collector.LoadOptions{CheckPaths: true}); err != nil {
+	if _, err := loadConfig(*path, true); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	fmt.Fprintf(std.out, "%s: ok\n", *path)
 	return nil
 }
 
-func cmdBuffer(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "inspect" {
-		return errors.New("usage: tailgate buffer inspect --data-dir DIR")
+const bufferUsage = "usage: tailgate buffer inspect --data-dir DIR\n"
+
+func cmdBuffer(args []string, std stdio) error {
+	if len(args) == 0 {
+		return usagef(std, bufferUsage, "buffer: a subcommand is required")
 	}
-	fs := flag.NewFlagSet("buffer inspect", flag.ContinueOnError)
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(std.out, bufferUsage)
+		return errHelp
+	}
+	if args[0] != "inspect" {
+		return usagef(std, bufferUsage, "buffer: unknown subcommand %q", args[0])
+	}
+	fs := newFlags("buffer inspect", "buffer inspect --data-dir DIR")
 	dir := fs.String("data-dir", "", "the agent's data_dir (or a buffer directory)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:], std); err != nil {
 		return err
 	}
 	if *dir == "" {
-		return errors.New("buffer inspect: --data-dir DIR is required")
+		return flagUsagef(fs, std, "buffer inspect: --data-dir DIR is required")
 	}
 	bufDir := *dir
 	if st, err := os.Stat(bufDir + "/buffer"); err == nil && st.IsDir() {
@@ -74,5 +93,11 @@ func cmdBuffer(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", bufDir, err)
 	}
-	return rep.WriteText(stdout)
+	if err := rep.WriteText(std.out); err != nil {
+		return err
+	}
+	if bufDir == *dir {
+		return nil
+	}
+	return writeDeadLetterSummary(std.out, *dir)
 }

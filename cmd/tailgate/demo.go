@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -22,14 +20,15 @@ import (
 )
 
 // cmdDemo runs the whole pipeline on generated pod logs in a temp dir: no cluster, no cloud.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+func cmdDemo(ctx context.Context, args []string, std stdio) error {
+	stdout, stderr := std.out, std.err
+	fs := newFlags("demo", "demo [--duration D] [flags]")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
 	rate := fs.Int("rate", 5000, "log lines per second to generate")
 	listen := fs.String("metrics-listen", "127.0.0.1:2020", "address of /metrics (port 0 picks a free one)")
 	dir := fs.String("dir", "", "work directory (default: a new temp dir)")
 	withPubSub := fs.Bool("pubsub", true, "also publish every record to an in-process Pub/Sub fake")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
 	if *dir == "" {

@@ -120,3 +120,94 @@ func TestDemo(t *testing.T) {
 		t.Errorf("buffer inspect: code %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestHelpAndUsageErrors: --help is a success with the usage on stdout; a bad flag, a stray
+// argument or a missing subcommand is exit 2 with the usage on stderr, as Go's flag package
+// does for a program.
+func TestHelpAndUsageErrors(t *testing.T) {
+	for _, cmd := range [][]string{
+		{"run"}, {"check"}, {"demo"}, {"buffer", "inspect"}, {"bigquery", "setup"}, {"bigquery", "load"},
+		{"deadletter", "list"}, {"deadletter", "replay"},
+	} {
+		name := strings.Join(cmd, " ")
+		code, out, errOut := runCLI(t, append(cmd, "--help")...)
+		if code != 0 || !strings.Contains(out, "usage: tailgate "+name) {
+			t.Errorf("%s --help: code %d, stdout %q, stderr %q", name, code, out, errOut)
+		}
+		code, _, errOut = runCLI(t, append(cmd, "--no-such-flag")...)
+		if code != 2 || !strings.Contains(errOut, "no-such-flag") || !strings.Contains(errOut, "usage: tailgate "+name) {
+			t.Errorf("%s --no-such-flag: code %d, stderr %q", name, code, errOut)
+		}
+	}
+	for _, cmd := range [][]string{{"bigquery"}, {"buffer"}, {"deadletter"}, {"deadletter", "frob"}, {"check"}, {"check", "--config", "x", "extra"}} {
+		if code, _, errOut := runCLI(t, cmd...); code != 2 || !strings.Contains(errOut, "usage") {
+			t.Errorf("%v: code %d, stderr %q; want 2 with the usage", cmd, code, errOut)
+		}
+	}
+	for _, cmd := range [][]string{{"bigquery", "--help"}, {"buffer", "--help"}, {"deadletter", "--help"}, {"--help"}} {
+		if code, out, _ := runCLI(t, cmd...); code != 0 || !strings.Contains(out, "usage") {
+			t.Errorf("%v: code %d, stdout %q", cmd, code, out)
+		}
+	}
+}
+
+// TestCheckAndRunAgree: every config in testdata is judged the same by check and by run's
+// loading (check only adds the path checks), against the one list of sink types this binary
+// builds: a sink type it does not build fails both, at its line.
+func TestCheckAndRunAgree(t *testing.T) {
+	files, _ := filepath.Glob("../../collector/testdata/config/*.yaml")
+	more, _ := filepath.Glob("testdata/config/*.yaml")
+	files = append(files, more...)
+	if len(files) < 4 {
+		t.Fatalf("only %d testdata configs found", len(files))
+	}
+	for _, f := range files {
+		code, _, checkErr := runCLI(t, "check", "--config", f)
+		_, runErr := loadConfig(f, false)
+		switch {
+		case runErr == nil && code != 0:
+			// Only path checks may fail check alone.
+			for _, line := range strings.Split(strings.TrimSpace(checkErr), "\n") {
+				if !strings.Contains(line, "directory") && !strings.Contains(line, "no such file") && !strings.Contains(line, "not a directory") {
+					t.Errorf("%s: run accepts it but check says %q", f, line)
+				}
+			}
+		case runErr != nil:
+			if code == 0 {
+				t.Errorf("%s: check passes, run fails with %v", f, runErr)
+			}
+			for _, line := range strings.Split(runErr.Error(), "\n") {
+				if !strings.Contains(checkErr, line) {
+					t.Errorf("%s: run fails with %q, which check does not report:\n%s", f, line, checkErr)
+				}
+			}
+		}
+	}
+}
+
+func TestCheckBuiltSinkTypesAndGlobs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "pods"), 0o755)
+	// runToo: run must refuse the config the same way (not for path problems: only check looks
+	// at paths, and run would start).
+	f := func(name, body string, wantCode int, want string, runToo bool) {
+		t.Helper()
+		p := filepath.Join(dir, name+".yaml")
+		os.WriteFile(p, []byte("data_dir: "+dir+"/data\n"+body), 0o644)
+		code, out, errOut := runCLI(t, "check", "--config", p)
+		if code != wantCode || !strings.Contains(out+errOut, want) {
+			t.Errorf("%s: code %d, out %q, err %q; want code %d and %q", name, code, out, errOut, wantCode, want)
+		}
+		if runToo {
+			if rc, _, runErr := runCLI(t, "run", "--config", p); rc != 1 || !strings.Contains(runErr, want) {
+				t.Errorf("%s: run exited %d with %q; want 1 and %q", name, rc, runErr, want)
+			}
+		}
+	}
+	tail := "inputs:\n  - {name: p, type: tail, paths: [\"" + dir + "/pods/*/*/*.log\"]}\n"
+	f("glob", tail+"sinks:\n  - {name: s, type: file, path: "+dir+"/out.jsonl}\n", 0, "ok", false)
+	f("missing-base", "inputs:\n  - {name: p, type: tail, paths: [\""+dir+"/nope/*/*.log\"]}\nsinks:\n  - {name: s, type: stdout}\n", 1, "nope", false)
+	f("unbuilt", tail+"sinks:\n  - {name: s, type: stdout}\n  - {name: x, type: made_up}\n", 1, `type "made_up" is not one of`, true)
+	f("bad-pubsub", tail+"sinks:\n  - {name: ps, type: pubsub, project: p, topic: t, ordering_key: \"{nope}\"}\n", 1, `:5: sink "ps"`, true)
+	f("labels-without-watch", tail+"kubernetes: {enabled: false}\nroutes:\n  - {match: {labels: {app: cart}}, sinks: [s]}\nsinks:\n  - {name: s, type: stdout}\n", 1, "pod labels come from the Kubernetes watch", true)
+}

@@ -132,10 +132,17 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	if _, ok := m[series("tailgate_sink_request_duration_seconds_count", "sink", "local")]; !ok {
 		t.Error("tailgate_sink_request_duration_seconds missing")
 	}
+	if _, ok := m[series("tailgate_buffer_syncs_total", "trigger", "interval")]; !ok {
+		t.Error("tailgate_buffer_syncs_total missing")
+	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Errorf("%s: %v %v", path, err, resp)
 		}
+	}
+	// pprof is off unless metrics.pprof asks for it.
+	if resp, err := http.Get("http://" + addr + "/debug/pprof/"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("/debug/pprof/ by default: %v %v, want 404", err, resp)
 	}
 }

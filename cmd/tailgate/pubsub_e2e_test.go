@@ -8,8 +8,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -239,7 +241,7 @@ func TestPubSubEmulatorAgent(t *testing.T) {
 	addr := pubsubemu.Addr(t)
 	admin := pubsubAdmin(t, addr)
 	t.Run("KillReplayDedup", func(t *testing.T) { testPubSubKillReplay(t, addr, admin) })
-	t.Run("MissingTopicDeadLetters", func(t *testing.T) { testPubSubMissingTopic(t, addr) })
+	t.Run("MissingTopicDeadLettersReplayed", func(t *testing.T) { testPubSubMissingTopic(t, addr, admin) })
 }
 
 // testPubSubKillReplay tails CRI logs (with partial lines) of three containers and takes
@@ -391,14 +393,18 @@ func testPubSubKillReplay(t *testing.T, emulator string, admin *pubsub.Client) {
 		len(want), w.seq, w.renames, forwarded, kills, len(msgs), len(msgs)-len(dataByID))
 }
 
-// testPubSubMissingTopic points the sink at a topic that does not exist: the service answers
-// NotFound, a permanent error, so the records go to the dead-letter segment and the
-// dead_letter counter, and the agent keeps running and reading.
-func testPubSubMissingTopic(t *testing.T, emulator string) {
+// testPubSubMissingTopic publishes to a topic that does not exist: the emulator answers
+// NotFound, a permanent error, so the records go to the dead-letter store and the dead_letter
+// counter, and the agent keeps running and reading. Then the topic is created and
+// `tailgate deadletter replay` (run while the agent is still up) delivers every dead letter
+// exactly once and empties the store.
+func testPubSubMissingTopic(t *testing.T, emulator string, admin *pubsub.Client) {
 	dir := t.TempDir()
-	a := newPubSubAgent(t, dir, emulator, fmt.Sprintf("never-created-%d", time.Now().UnixNano()))
+	id := fmt.Sprintf("never-created-%d", time.Now().UnixNano())
+	a := newPubSubAgent(t, dir, emulator, id)
 	w := newCrashWriter(t, dir, 2)
 	a.start()
+	defer a.stop()
 	dead := series("tailgate_sink_records_total", "sink", "ps", "result", "dead_letter")
 	sent := series("tailgate_sink_records_total", "sink", "ps", "result", "sent")
 	waitDead := func(n int) {
@@ -427,10 +433,62 @@ func testPubSubMissingTopic(t *testing.T, emulator string) {
 	if err := a.cmd.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("agent is gone after dead-lettering: %v", err)
 	}
-	a.stop()
-	code, out, errOut := runCLI(t, "buffer", "inspect", "--data-dir", filepath.Join(dir, "data", "deadletter", "ps"))
-	if code != 0 {
-		t.Errorf("inspect dead-letter buffer: code %d\n%s\n%s", code, out, errOut)
+	m := scrape(t, a.metrics)
+	counted := 0.0
+	for k, v := range m {
+		if strings.Contains(k, `__name__="tailgate_deadletter_records_total"`) && strings.Contains(k, `sink="ps"`) {
+			counted += v
+		}
 	}
-	t.Logf("dead-letter buffer:\n%s", out)
+	if counted != 55 {
+		t.Errorf("tailgate_deadletter_records_total{sink=ps} = %v, want 55", counted)
+	}
+	cfg := filepath.Join(dir, "tailgate.yaml")
+	code, out, errOut := runCLI(t, "deadletter", "list", "--sink", "ps", "--config", cfg)
+	if code != 0 || !regexp.MustCompile(`total \w+: 55 records`).MatchString(out) {
+		t.Fatalf("deadletter list: code %d\n%s\n%s", code, out, errOut)
+	}
+
+	// The cause is fixed: the topic exists now, with a subscription to read it back.
+	ctx := context.Background()
+	topic := "projects/" + pubsubTestProject + "/topics/" + id
+	sub := "projects/" + pubsubTestProject + "/subscriptions/" + id
+	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: topic}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx,
+		&pb.Subscription{Name: sub, Topic: topic, AckDeadlineSeconds: 60}); err != nil {
+		t.Fatalf("create subscription: %v", err)
+	}
+	code, out, errOut = runCLI(t, "deadletter", "replay", "--sink", "ps", "--config", cfg, "--timeout", "1m")
+	if code != 0 || !strings.Contains(out, "55 matched, 55 delivered, 0 failed again, 0 pending") {
+		t.Fatalf("deadletter replay: code %d\n%s\n%s", code, out, errOut)
+	}
+	want := make([]string, 55)
+	for i := range want {
+		want[i] = "tail/" + strconv.Itoa(i)
+	}
+	got := pullAll(t, admin, sub, want, pubsubRecordKey, 30*time.Second)
+	count := map[string]int{}
+	for _, msg := range got {
+		count[pubsubRecordKey(msg)]++
+	}
+	for k, n := range count {
+		if n != 1 {
+			t.Errorf("%s arrived %d times, want once", k, n)
+		}
+	}
+	if len(count) != 55 {
+		t.Errorf("%d distinct records arrived, want 55", len(count))
+	}
+	// Delivered dead letters are gone: a second replay has nothing to send.
+	code, out, _ = runCLI(t, "deadletter", "list", "--sink", "ps", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "no dead letters for sink ps match") {
+		t.Errorf("deadletter list after the replay: code %d\n%s", code, out)
+	}
+	code, out, errOut = runCLI(t, "buffer", "inspect", "--data-dir", filepath.Join(dir, "data"))
+	if code != 0 || !strings.Contains(out, "dead letters") {
+		t.Errorf("buffer inspect: code %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("buffer inspect:\n%s", out)
 }

@@ -2,9 +2,11 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -14,9 +16,12 @@ import (
 )
 
 const (
-	initialReadBuffer = 32 << 10
+	// A connection starts with this much read buffer and grows it, doubling, for a bigger
+	// frame: two thousand idle connections cost 8 MiB, not 64.
+	initialReadBuffer = 4 << 10
 	// Buffers grown past this for a big frame are dropped once the frame is done, so a
 	// thousand mostly idle connections do not each keep what their largest chunk needed.
+	// Growth past it is taken from the input's max_buffered_bytes budget.
 	keepBuffer = 256 << 10
 	// maxHandshakeBytes bounds what an unauthenticated peer can make us buffer.
 	maxHandshakeBytes = 64 << 10
@@ -25,7 +30,10 @@ const (
 	ackQueue = 64
 )
 
-var errStopping = errors.New("input stopping")
+var (
+	errStopping = errors.New("input stopping")
+	errEvicted  = errors.New("evicted")
+)
 
 // emitError is the pipeline refusing a batch: the connection is closed unacknowledged, so the
 // client resends.
@@ -34,27 +42,49 @@ type emitError struct{ err error }
 func (e *emitError) Error() string { return "emit: " + e.err.Error() }
 func (e *emitError) Unwrap() error { return e.err }
 
+// phase is where a connection is in its life; it decides the read deadline and whether the
+// connection may be evicted.
+type phase uint8
+
+const (
+	phaseHandshake phase = iota // TLS and shared-key handshake: handshake_timeout from accept
+	phaseIdle                   // between frames: idle_timeout; evictable when no ack is pending
+	phaseFrame                  // a frame's first byte arrived: frame_timeout from that byte
+	phaseBusy                   // decoding and emitting a whole frame (Emit may block: backpressure)
+)
+
 // conn serves one forward connection: a reader (this goroutine) that decodes and emits frames,
-// and an ack writer that waits for each chunk to be durable and acknowledges in order.
+// and, from the first frame that asks for an ack, an ack writer that waits for each chunk to
+// be durable and acknowledges in order.
 type conn struct {
-	in  *Input
-	nc  net.Conn
-	out collector.Emitter
-	ctx context.Context // for Emit: the input's context
+	in   *Input
+	nc   net.Conn
+	out  collector.Emitter
+	ctx  context.Context // for Emit: the input's context
+	peer netip.Addr
 
 	dec     decoder
 	buf     []byte
+	bufRes  reservation // of buf's growth past keepBuffer
 	start   int
 	end     int
 	ms      msgpackScanner
 	js      jsonScanner
 	jsonBuf []byte
 
-	durables []collector.Durable // of the frame being decoded
-	acks     chan pendingAck
+	durables   []collector.Durable // of the frame being decoded
+	acks       chan pendingAck     // nil until the first chunk
+	writerDone chan struct{}
 
-	mu       sync.Mutex
-	stopping bool
+	mu          sync.Mutex
+	phase       phase
+	deadline    time.Time // of the handshake or of the frame being read
+	pendingAcks int
+	frames      int64 // frames completed
+	lastRead    time.Time
+	stopping    bool
+	evicted     bool
+	reason      string // set by whoever closes the connection first for a reason of its own
 }
 
 type pendingAck struct {
@@ -64,54 +94,95 @@ type pendingAck struct {
 }
 
 func newConn(in *Input, nc net.Conn, out collector.Emitter, ctx context.Context, key uint64) *conn {
+	now := time.Now()
 	c := &conn{
-		in:   in,
-		nc:   nc,
-		out:  out,
-		ctx:  ctx,
-		buf:  make([]byte, initialReadBuffer),
-		ms:   msgpackScanner{max: in.maxChunk},
-		js:   jsonScanner{max: in.maxChunk},
-		acks: make(chan pendingAck, ackQueue),
+		in:       in,
+		nc:       nc,
+		out:      out,
+		ctx:      ctx,
+		peer:     peerOf(nc),
+		bufRes:   reservation{b: in.budget},
+		ms:       msgpackScanner{max: in.maxChunk},
+		js:       jsonScanner{max: in.maxChunk},
+		phase:    phaseIdle,
+		lastRead: now,
+	}
+	if in.sharedKey != "" || in.tls != nil {
+		c.phase, c.deadline = phaseHandshake, now.Add(in.handshakeTimeout)
 	}
 	c.dec = decoder{
 		src:         collector.NewSource(key, in.name, nil),
 		key:         key,
 		maxUnpacked: in.maxUnpacked,
+		maxEntry:    in.maxChunk,
+		winRes:      reservation{b: in.budget},
 	}
 	c.dec.flush = c.emit
 	return c
 }
 
-// serve runs the connection until EOF, a bad frame, the idle timeout or stop. ackCtx bounds
-// the wait for durability of frames already emitted.
-func (c *conn) serve(ackCtx context.Context) {
+// serve runs the connection until EOF, a bad frame, a timeout, eviction or stop, and returns
+// why it ended. ackCtx bounds the wait for durability of frames already emitted.
+func (c *conn) serve(ackCtx context.Context) string {
 	defer c.out.Release(c.dec.src)
-	defer c.nc.Close()
-	if c.in.sharedKey != "" {
-		if err := c.handshake(); err != nil {
-			c.fail(err)
-			return
-		}
+	err := c.handshakes()
+	if err == nil {
+		err = c.readLoop(ackCtx)
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeAcks(ackCtx)
-	}()
-	err := c.readLoop()
-	close(c.acks)
-	<-writerDone
-	c.fail(err)
+	if c.acks != nil {
+		close(c.acks)
+		<-c.writerDone
+	}
+	c.nc.Close()
+	c.bufRes.fit(0)
+	c.dec.winRes.fit(0)
+	return c.fail(err)
 }
 
-func (c *conn) readLoop() error {
+// handshakes runs the TLS handshake and the shared-key handshake, both within
+// handshake_timeout of the accept.
+func (c *conn) handshakes() error {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		_ = tc.SetDeadline(c.deadline)
+		if err := tc.HandshakeContext(c.ctx); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return &closeError{reason: closeHandshakeTimeout, msg: err.Error()}
+			}
+			return &closeError{reason: closeHandshakeFailed, msg: "tls: " + err.Error()}
+		}
+	}
+	if c.in.sharedKey != "" {
+		if err := c.handshake(); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.phase = phaseIdle
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *conn) readLoop(ackCtx context.Context) error {
 	for {
 		chunk, isJSON, err := c.next()
 		if err != nil {
 			return err
 		}
+		c.mu.Lock()
+		c.frames++
 		if chunk != nil {
+			c.pendingAcks++
+		}
+		c.mu.Unlock()
+		if chunk != nil {
+			if c.acks == nil {
+				c.acks = make(chan pendingAck, ackQueue)
+				c.writerDone = make(chan struct{})
+				go func() {
+					defer close(c.writerDone)
+					c.writeAcks(ackCtx)
+				}()
+			}
 			c.acks <- pendingAck{durables: c.durables, chunk: string(chunk), json: isJSON}
 			c.durables = nil // handed to the writer
 		}
@@ -124,6 +195,7 @@ func (c *conn) next() (chunk []byte, isJSON bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	c.setPhase(phaseBusy)
 	if isJSON {
 		c.jsonBuf, _, err = appendJSONAsMsgpack(c.jsonBuf[:0], frame)
 		if err != nil {
@@ -157,25 +229,31 @@ func (c *conn) writeAcks(ctx context.Context) {
 	var buf []byte
 	failed := false
 	for p := range c.acks {
-		if failed {
-			continue
-		}
-		for _, d := range p.durables {
-			if err := d.Wait(ctx); err != nil {
-				failed = true
-				break
-			}
-		}
 		if !failed {
-			buf = appendAck(buf[:0], p.chunk, p.json)
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.in.idle))
-			if _, err := c.nc.Write(buf); err != nil {
-				failed = true
+			for _, d := range p.durables {
+				if err := d.Wait(ctx); err != nil {
+					failed = true
+					break
+				}
+			}
+			if !failed {
+				buf = appendAck(buf[:0], p.chunk, p.json)
+				// An ack is tiny: a client that does not take it within frame_timeout is not
+				// reading its acks (or is gone).
+				_ = c.nc.SetWriteDeadline(time.Now().Add(c.in.frameTimeout))
+				if _, err := c.nc.Write(buf); err != nil {
+					c.closeFor(closeAckWrite)
+					failed = true
+				}
+			} else if ctx.Err() != nil { // not durable: the reader ends, the client resends
+				c.closeFor(closeShutdown)
+			} else {
+				c.closeFor(closeEmitFailed)
 			}
 		}
-		if failed {
-			c.nc.Close()
-		}
+		c.mu.Lock()
+		c.pendingAcks--
+		c.mu.Unlock()
 	}
 }
 
@@ -194,9 +272,9 @@ func appendAck(dst []byte, chunk string, json bool) []byte {
 
 func (c *conn) handshake() error {
 	nonce := newNonce()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.in.idle))
+	_ = c.nc.SetWriteDeadline(c.deadline)
 	if _, err := c.nc.Write(appendHELO(nil, nonce)); err != nil {
-		return err
+		return c.handshakeErr(err)
 	}
 	c.ms.max, c.js.max = maxHandshakeBytes, maxHandshakeBytes
 	frame, isJSON, err := c.readFrame()
@@ -209,7 +287,7 @@ func (c *conn) handshake() error {
 	}
 	pong, ok := checkPING(frame, nonce, c.in.sharedKey, c.in.hostname)
 	if _, err := c.nc.Write(pong); err != nil {
-		return err
+		return c.handshakeErr(err)
 	}
 	if !ok {
 		return &frameError{reason: reasonHandshake, err: errHandshake}
@@ -217,24 +295,67 @@ func (c *conn) handshake() error {
 	return nil
 }
 
-// fail counts and logs why the connection ends; a clean close, an idle timeout and a stop are
-// not errors.
-func (c *conn) fail(err error) {
+func (c *conn) handshakeErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &closeError{reason: closeHandshakeTimeout, msg: err.Error()}
+	}
+	return err
+}
+
+// fail turns the error that ended the connection into its close reason, counts bad input and
+// logs (rate-limited) what an operator should see; a clean close, an idle timeout and a stop
+// are not errors.
+func (c *conn) fail(err error) string {
+	c.mu.Lock()
+	reason, evicted, stopping := c.reason, c.evicted, c.stopping
+	c.mu.Unlock()
 	var fe *frameError
+	var ce *closeError
 	var ee *emitError
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, errStopping), c.ctx.Err() != nil:
+	case evicted:
+		reason = closeEvicted
+	case reason != "": // set by the ack writer
+	case stopping, errors.Is(err, errStopping), c.ctx.Err() != nil:
+		reason = closeShutdown
+	case err == nil, errors.Is(err, io.EOF):
+		reason = closeClientClosed
 	case errors.As(err, &fe):
+		reason = closeBadFrame
+		if fe.reason == reasonHandshake {
+			reason = closeHandshakeFailed
+		}
 		c.in.countError(fe.reason)
-		c.in.warn.Warn(fe.reason, "forward connection closed",
-			"remote", c.nc.RemoteAddr().String(), "reason", fe.reason, "err", err)
+	case errors.As(err, &ce):
+		reason = ce.reason
 	case errors.As(err, &ee):
-		c.in.warn.Warn("emit", "forward: emit failed, connection closed", "err", err)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.in.log.Debug("forward connection idle, closed", "remote", c.nc.RemoteAddr().String())
+		reason = closeEmitFailed
 	default:
-		c.in.log.Debug("forward connection ended", "remote", c.nc.RemoteAddr().String(), "err", err)
+		reason = closeReadError
 	}
+	remote := c.nc.RemoteAddr().String()
+	switch reason {
+	case closeClientClosed, closeShutdown, closeIdleTimeout, closeReadError:
+		c.in.log.Debug("forward connection closed", "remote", remote, "reason", reason, "err", err)
+	case closeEvicted:
+		c.in.warn.Warn(reason, "forward connection evicted to admit another: a limit was reached with idle connections",
+			"remote", remote, "max_connections", c.in.maxConns, "max_connections_per_peer", c.in.perPeer)
+	case closeBadFrame:
+		c.in.warn.Warn(fe.reason, "forward connection closed", "remote", remote, "reason", fe.reason, "err", err)
+	default:
+		c.in.warn.Warn(reason, "forward connection closed", "remote", remote, "reason", reason, "err", err)
+	}
+	return reason
+}
+
+// closeFor closes the connection for reason unless another reason came first.
+func (c *conn) closeFor(reason string) {
+	c.mu.Lock()
+	if c.reason == "" && !c.evicted {
+		c.reason = reason
+	}
+	c.mu.Unlock()
+	c.nc.Close()
 }
 
 // stop makes a blocked read return; the reader then ends, and the writer finishes the acks of
@@ -246,15 +367,95 @@ func (c *conn) stop() {
 	c.mu.Unlock()
 }
 
+// evictKey reports whether c may be evicted now, and how it ranks. Caller holds in.mu.
+func (c *conn) evictKey() (evictKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok := !c.stopping && !c.evicted && c.pendingAcks == 0 && (c.phase == phaseIdle || c.phase == phaseHandshake)
+	return evictKey{proven: c.frames > 0, lastRead: c.lastRead}, ok
+}
+
+// markEvicted claims c for eviction if it is still idle.
+func (c *conn) markEvicted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping || c.evicted || c.pendingAcks != 0 || (c.phase != phaseIdle && c.phase != phaseHandshake) {
+		return false
+	}
+	c.evicted = true
+	return true
+}
+
+func (c *conn) setPhase(p phase) {
+	c.mu.Lock()
+	c.phase = p
+	c.mu.Unlock()
+}
+
+// beginFrame starts reading a frame: idle until its first byte, unless bytes of it are
+// already buffered (pipelined after the previous one). The handshake keeps its own deadline.
+func (c *conn) beginFrame() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase == phaseHandshake {
+		return
+	}
+	if c.start < c.end {
+		c.phase, c.deadline = phaseFrame, time.Now().Add(c.in.frameTimeout)
+		return
+	}
+	c.phase = phaseIdle
+}
+
+// read reads from the connection under the deadline of its phase; the first byte of a frame
+// starts the frame's deadline. Bytes read by an evicted connection are dropped: they belong
+// to a frame nobody will acknowledge.
 func (c *conn) read(p []byte) (int, error) {
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
 		return 0, errStopping
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.in.idle))
+	if c.evicted {
+		c.mu.Unlock()
+		return 0, errEvicted
+	}
+	ph := c.phase
+	dl := c.deadline
+	if ph == phaseIdle {
+		dl = time.Now().Add(c.in.idle)
+	}
+	_ = c.nc.SetReadDeadline(dl)
 	c.mu.Unlock()
-	return c.nc.Read(p)
+
+	n, err := c.nc.Read(p)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.evicted:
+		return 0, errEvicted
+	case c.stopping && err != nil:
+		return n, errStopping
+	}
+	if n > 0 {
+		now := time.Now()
+		c.lastRead = now
+		if c.phase == phaseIdle {
+			c.phase, c.deadline = phaseFrame, now.Add(c.in.frameTimeout)
+		}
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		switch ph {
+		case phaseHandshake:
+			return n, &closeError{reason: closeHandshakeTimeout, msg: "no PING within handshake_timeout"}
+		case phaseFrame:
+			return n, &closeError{reason: closeFrameTimeout, msg: "frame not complete within frame_timeout of its first byte"}
+		default:
+			return n, &closeError{reason: closeIdleTimeout, msg: "no frame within idle_timeout"}
+		}
+	}
+	return n, err
 }
 
 // readFrame returns the next whole frame, a slice of the read buffer valid until the next
@@ -266,10 +467,15 @@ func (c *conn) readFrame() (frame []byte, isJSON bool, err error) {
 		jsonFrame
 	)
 	kind := unknown
+	begun := false
 	for {
 		if kind == unknown {
 			for c.start < c.end && isSpace(c.buf[c.start]) { // between JSON frames
 				c.start++
+			}
+			if !begun || c.start == c.end { // whitespace does not start a frame
+				c.beginFrame()
+				begun = true
 			}
 		}
 		if c.start < c.end {
@@ -321,12 +527,17 @@ func (c *conn) readFrame() (frame []byte, isJSON bool, err error) {
 }
 
 // makeRoom ensures free space after c.end: it moves a partial frame to the front, grows the
-// buffer up to the frame limit, or drops an oversized idle buffer.
+// buffer up to the frame limit (past keepBuffer, from the input's budget), or drops an
+// oversized idle buffer.
 func (c *conn) makeRoom() error {
 	if c.start == c.end {
 		c.start, c.end = 0, 0
+		if c.buf == nil { // first read: a refused connection never allocates one
+			c.buf = make([]byte, initialReadBuffer)
+		}
 		if len(c.buf) > keepBuffer {
 			c.buf = make([]byte, initialReadBuffer)
+			c.bufRes.fit(len(c.buf))
 		}
 		return nil
 	}
@@ -341,7 +552,11 @@ func (c *conn) makeRoom() error {
 	if len(c.buf) >= c.in.maxChunk {
 		return &frameError{reason: reasonTooLarge, err: errTooLarge}
 	}
-	grown := make([]byte, min(2*len(c.buf), c.in.maxChunk))
+	size := min(2*len(c.buf), c.in.maxChunk)
+	if !c.bufRes.fit(size) {
+		return errMemoryLimit
+	}
+	grown := make([]byte, size)
 	c.end = copy(grown, c.buf[:c.end])
 	c.buf = grown
 	return nil

@@ -21,13 +21,12 @@ const (
 
 // Reasons counted in tailgate_input_errors_total.
 const (
-	reasonGarbage        = "garbage"
-	reasonTooLarge       = "too_large"
-	reasonMalformed      = "malformed"
-	reasonBadFrame       = "bad_frame"
-	reasonTruncated      = "truncated"
-	reasonHandshake      = "handshake"
-	reasonMaxConnections = "max_connections"
+	reasonGarbage   = "garbage"
+	reasonTooLarge  = "too_large"
+	reasonMalformed = "malformed"
+	reasonBadFrame  = "bad_frame"
+	reasonTruncated = "truncated"
+	reasonHandshake = "handshake"
 )
 
 // frameError is a bad frame: the connection is closed and reason counted.
@@ -50,7 +49,8 @@ type decoder struct {
 	src         *collector.Source
 	key         uint64 // connection key, for ids when the sender gives no chunk id
 	seq         uint64
-	maxUnpacked int
+	maxUnpacked int // inflated bytes of one compressed chunk
+	maxEntry    int // bytes of one inflated entry (0: maxUnpacked)
 	flush       func(*collector.Batch) error
 
 	batch  collector.Batch
@@ -61,10 +61,20 @@ type decoder struct {
 	// so a client's retry of a chunk reproduces them.
 	chunkKey uint64
 
-	gz  *gzip.Reader
-	br  bytes.Reader
-	unz []byte
+	gz     *gzip.Reader
+	br     bytes.Reader
+	unz    []byte         // inflate window
+	winRes reservation    // of the window's growth past keepBuffer
+	es     msgpackScanner // finds entry ends in the window
 }
+
+// Inflated entries are decoded through a window of this size; it grows only for one entry
+// larger than that. A gzip bomb costs CPU, not memory.
+const inflateWindow = 256 << 10
+
+// maxChunkID bounds the chunk option: it is kept until acknowledged and echoed in the ack.
+// Clients send 24 bytes (base64 of 16 random bytes).
+const maxChunkID = 256
 
 // decode emits the events of one msgpack frame through d.flush and returns the frame's chunk
 // id (a slice of frame), or nil when the sender asked for no ack.
@@ -115,9 +125,10 @@ func (d *decoder) decode(frame []byte) (chunk []byte, err error) {
 		// The compressed option is only a hint: the gzip magic decides. A msgpack entry stream
 		// starts with an array header, never with 0x1f.
 		if len(payload) >= 2 && payload[0] == 0x1f && payload[1] == 0x8b {
-			if payload, err = d.gunzip(payload); err != nil {
+			if err = d.inflateEntries(payload); err != nil {
 				return nil, err
 			}
+			return d.finish()
 		}
 		for i := uint64(0); len(payload) > 0; i++ {
 			if payload, err = d.entry(payload, i); err != nil {
@@ -168,8 +179,10 @@ func isTimeArray(b []byte) bool {
 	return err == nil && n > 0 && msgp.NextType(rest) != msgp.ArrayType
 }
 
-// option reads the option map, if present (n is 1 when it is). Only chunk matters; size and
-// compressed are hints and unknown keys (fluent_signal, ...) are fine.
+// option reads the option map, if present (n is 1 when it is). Only chunk matters, and it
+// is at most maxChunkID bytes; size and compressed are hints that size nothing here (the frame
+// is already whole, and the gzip magic decides), and unknown keys (fluent_signal, ...) are
+// fine.
 func (d *decoder) option(b []byte, n uint32) error {
 	d.chunkKey = 0
 	if n == 0 || msgp.IsNil(b) {
@@ -189,6 +202,9 @@ func (d *decoder) option(b []byte, n uint32) error {
 		}
 		if ok && string(key) == "chunk" {
 			if v, ok := stringValue(b); ok && len(v) > 0 {
+				if len(v) > maxChunkID {
+					return badFrame("chunk id of %d bytes, at most %d", len(v), maxChunkID)
+				}
 				d.chunk = v
 				d.chunkKey = hash64(v)
 			}
@@ -257,6 +273,7 @@ func (d *decoder) trim() {
 	}
 	if cap(d.unz) > keepBuffer {
 		d.unz = nil
+		d.winRes.fit(0)
 	}
 	// A batch holds up to maxBatchRecords: keep a slice that size, or every big chunk
 	// would rebuild it.
@@ -349,9 +366,13 @@ func floatSecondsToNanos(f float64) int64 {
 	return int64(secs)*1e9 + int64(math.Round((f-secs)*1e9))
 }
 
-// gunzip inflates a CompressedPackedForward payload (one or more concatenated gzip members)
-// into d.unz, refusing more than maxUnpacked bytes.
-func (d *decoder) gunzip(payload []byte) ([]byte, error) {
+// inflateEntries decodes the entries of a CompressedPackedForward payload (one or more
+// concatenated gzip members) as they inflate. The window holds whole entries not yet decoded
+// and at most one partial one; the records decoded from it are flushed before it is reused,
+// since they point into it. More than maxUnpacked inflated bytes in all is refused (the
+// entries before that point were emitted, unacknowledged: the client's resend repeats them,
+// as for any frame that turns out bad half-way).
+func (d *decoder) inflateEntries(payload []byte) error {
 	d.br.Reset(payload)
 	var err error
 	if d.gz == nil {
@@ -360,23 +381,88 @@ func (d *decoder) gunzip(payload []byte) ([]byte, error) {
 		err = d.gz.Reset(&d.br)
 	}
 	if err != nil {
-		return nil, badFrame("gzip: %w", err)
+		return badFrame("gzip: %w", err)
 	}
-	d.unz = d.unz[:0]
+	maxEntry := d.maxEntry
+	if maxEntry <= 0 {
+		maxEntry = d.maxUnpacked
+	}
+	d.es.max = maxEntry
+	win := d.unz[:0]
+	if cap(win) < inflateWindow {
+		win = make([]byte, 0, inflateWindow)
+	}
+	start, total := 0, 0
+	var idx uint64
+	scanning, eof := false, false
 	for {
-		if len(d.unz) > d.maxUnpacked {
-			return nil, &frameError{reason: reasonTooLarge, err: errors.New("inflated chunk exceeds its limit")}
+		for start < len(win) {
+			if !scanning {
+				d.es.reset()
+				scanning = true
+			}
+			n, done, err := d.es.scan(win[start:])
+			if err != nil {
+				d.unz = win
+				if errors.Is(err, errTooLarge) {
+					return &frameError{reason: reasonTooLarge, err: fmt.Errorf("inflated entry %d: %w", idx, err)}
+				}
+				return badFrame("inflated entry %d: %w", idx, err)
+			}
+			if !done {
+				break
+			}
+			scanning = false
+			if _, err := d.entry(win[start:start+n], idx); err != nil {
+				d.unz = win
+				return err
+			}
+			start += n
+			idx++
 		}
-		if len(d.unz) == cap(d.unz) {
-			d.unz = append(d.unz, make([]byte, max(64<<10, len(d.unz)))...)[:len(d.unz)]
+		if eof {
+			d.unz = win
+			if start < len(win) {
+				return badFrame("compressed entries end inside entry %d", idx)
+			}
+			return nil
 		}
-		n, err := d.gz.Read(d.unz[len(d.unz):min(cap(d.unz), d.maxUnpacked+1)])
-		d.unz = d.unz[:len(d.unz)+n]
-		if err == io.EOF {
-			return d.unz, nil
+		if start > 0 {
+			if len(d.batch.Records) > 0 {
+				if err := d.flushBatch(); err != nil {
+					d.unz = win
+					return err
+				}
+			}
+			win = win[:copy(win[:cap(win)], win[start:])]
+			start = 0
 		}
-		if err != nil {
-			return nil, badFrame("gzip: %w", err)
+		if len(win) == cap(win) { // one entry larger than the window
+			if cap(win) >= maxEntry {
+				d.unz = win
+				return &frameError{reason: reasonTooLarge, err: fmt.Errorf("inflated entry %d exceeds %d bytes", idx, maxEntry)}
+			}
+			size := min(2*cap(win), maxEntry)
+			if !d.winRes.fit(size) {
+				d.unz = win
+				return errMemoryLimit
+			}
+			grown := make([]byte, len(win), size)
+			copy(grown, win)
+			win = grown
+		}
+		n, err := d.gz.Read(win[len(win):cap(win)])
+		win = win[:len(win)+n]
+		if total += n; total > d.maxUnpacked {
+			d.unz = win
+			return &frameError{reason: reasonTooLarge, err: errors.New("inflated chunk exceeds its limit")}
+		}
+		switch {
+		case err == io.EOF:
+			eof = true
+		case err != nil:
+			d.unz = win
+			return badFrame("gzip: %w", err)
 		}
 	}
 }

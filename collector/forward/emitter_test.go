@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -215,12 +216,20 @@ func (h *harness) dial(t *testing.T) net.Conn {
 	return c
 }
 
-func (h *harness) errorCount(reason string) float64 {
+// metricValue reads a counter's or a gauge's value; -1 when it cannot be read.
+func metricValue(c prometheus.Metric) float64 {
 	var m dto.Metric
-	if err := h.m.InputErrors.WithLabelValues(h.in.name, reason).Write(&m); err != nil {
+	if err := c.Write(&m); err != nil {
 		return -1
 	}
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
 	return m.GetCounter().GetValue()
+}
+
+func (h *harness) errorCount(reason string) float64 {
+	return metricValue(h.m.InputErrors.WithLabelValues(h.in.name, reason))
 }
 
 func (h *harness) waitErrors(t *testing.T, reason string, n float64) {
@@ -239,9 +248,15 @@ func socketPath(t *testing.T) string {
 }
 
 func (h *harness) connections() float64 {
-	var m dto.Metric
-	if err := h.m.ForwardConnections.WithLabelValues(h.in.name).Write(&m); err != nil {
-		return -1
-	}
-	return m.GetGauge().GetValue()
+	return metricValue(h.m.ForwardConnections.WithLabelValues(h.in.name))
+}
+
+func (h *harness) closedCount(reason string) float64 {
+	return metricValue(h.m.ForwardClosed.WithLabelValues(h.in.name, reason))
+}
+
+// waitClosed waits until at least n connections were closed for reason.
+func (h *harness) waitClosed(t *testing.T, reason string, n float64) {
+	t.Helper()
+	h.out.waitFor(t, reason+" closes", func() bool { return h.closedCount(reason) >= n })
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -18,40 +19,40 @@ import (
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
-// Defaults for the forward input's limits.
-const (
-	DefaultMaxChunkBytes  = 32 << 20 // Fluentd's chunk_size_limit
-	DefaultMaxConnections = 1024
-	DefaultIdleTimeout    = 5 * time.Minute
-	// shutdownGrace bounds how long Run waits, after ctx ends, to acknowledge frames that
-	// were already emitted before closing their connections.
-	shutdownGrace = 5 * time.Second
-)
+// shutdownGrace bounds how long Run waits, after ctx ends, to acknowledge frames that were
+// already emitted before closing their connections.
+const shutdownGrace = 5 * time.Second
 
 // Input is the forward input. Create it with New; Run serves until its context ends.
 type Input struct {
-	name        string
-	listen      string
-	socket      string
-	socketMode  os.FileMode
-	socketGID   int // -1: leave the group alone
-	sharedKey   string
-	hostname    string
-	tls         *tls.Config
-	maxChunk    int
-	maxUnpacked int
-	maxConns    int
-	idle        time.Duration
+	name             string
+	listen           string
+	socket           string
+	socketMode       os.FileMode
+	socketGID        int // -1: leave the group alone
+	sharedKey        string
+	hostname         string
+	tls              *tls.Config
+	maxChunk         int
+	maxUnpacked      int
+	maxConns         int
+	perPeer          int
+	idle             time.Duration
+	handshakeTimeout time.Duration
+	frameTimeout     time.Duration
+	budget           *budget
 
 	log         *slog.Logger
 	warn        *collector.WarnLimiter
 	errors      *prometheus.CounterVec
+	closedTotal *prometheus.CounterVec
 	connections prometheus.Gauge
 
 	addr atomic.Value // net.Addr of the TCP listener
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	peers map[netip.Addr]int // connections per remote IP
 }
 
 var _ collector.Input = (*Input)(nil)
@@ -68,30 +69,50 @@ func New(cfg collector.InputConfig, m *collector.Metrics, log *slog.Logger) (*In
 		log = slog.New(slog.DiscardHandler)
 	}
 	in := &Input{
-		name:        cfg.Name,
-		listen:      cfg.Listen,
-		socket:      cfg.Socket,
-		sharedKey:   cfg.SharedKey,
-		maxChunk:    int(cfg.MaxChunkBytes),
-		maxConns:    cfg.MaxConnections,
-		idle:        time.Duration(cfg.IdleTimeout),
-		log:         log,
-		warn:        collector.NewWarnLimiter(log, time.Minute),
-		errors:      m.InputErrors,
-		connections: m.ForwardConnections.WithLabelValues(cfg.Name),
-		conns:       make(map[*conn]struct{}),
+		name:             cfg.Name,
+		listen:           cfg.Listen,
+		socket:           cfg.Socket,
+		sharedKey:        cfg.SharedKey,
+		maxChunk:         int(cfg.MaxChunkBytes),
+		maxConns:         cfg.MaxConnections,
+		perPeer:          cfg.MaxConnectionsPerPeer,
+		idle:             cfg.IdleTimeout.D(),
+		handshakeTimeout: cfg.HandshakeTimeout.D(),
+		frameTimeout:     cfg.FrameTimeout.D(),
+		log:              log,
+		warn:             collector.NewWarnLimiter(log, time.Minute),
+		errors:           m.InputErrors,
+		closedTotal:      m.ForwardClosed,
+		connections:      m.ForwardConnections.WithLabelValues(cfg.Name),
+		conns:            make(map[*conn]struct{}),
+		peers:            make(map[netip.Addr]int),
 	}
+	// Zero values take the defaults (configs that went through collector.LoadConfig have them).
 	if in.maxChunk <= 0 {
-		in.maxChunk = DefaultMaxChunkBytes
+		in.maxChunk = collector.DefaultMaxChunkBytes
 	}
 	// A compressed chunk may inflate well past its wire size; bound it still.
 	in.maxUnpacked = 4 * in.maxChunk
 	if in.maxConns <= 0 {
-		in.maxConns = DefaultMaxConnections
+		in.maxConns = collector.DefaultMaxConnections
+	}
+	if in.perPeer <= 0 {
+		in.perPeer = collector.DefaultMaxConnectionsPerPeer
 	}
 	if in.idle <= 0 {
-		in.idle = DefaultIdleTimeout
+		in.idle = collector.DefaultIdleTimeout
 	}
+	if in.handshakeTimeout <= 0 {
+		in.handshakeTimeout = collector.DefaultHandshakeTimeout
+	}
+	if in.frameTimeout <= 0 {
+		in.frameTimeout = collector.DefaultFrameTimeout
+	}
+	maxBuffered := int64(cfg.MaxBufferedBytes)
+	if maxBuffered <= 0 {
+		maxBuffered = collector.DefaultMaxBufferedBytes
+	}
+	in.budget = &budget{max: max(maxBuffered, int64(in.maxChunk))}
 	if cfg.SocketMode != "" {
 		mode, err := strconv.ParseUint(cfg.SocketMode, 8, 32)
 		if err != nil || mode > 0o777 {
@@ -168,10 +189,9 @@ func (in *Input) Run(ctx context.Context, out collector.Emitter) error {
 
 	ackCtx, cancelAcks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAcks()
-	sem := make(chan struct{}, in.maxConns)
 	var accepting, serving sync.WaitGroup
 	for _, ln := range lns {
-		accepting.Go(func() { in.accept(ctx, ackCtx, ln, out, sem, &serving) })
+		accepting.Go(func() { in.accept(ctx, ackCtx, ln, out, &serving) })
 	}
 
 	<-ctx.Done()
@@ -203,7 +223,7 @@ func (in *Input) Run(ctx context.Context, out collector.Emitter) error {
 	return nil
 }
 
-func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collector.Emitter, sem chan struct{}, serving *sync.WaitGroup) {
+func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collector.Emitter, serving *sync.WaitGroup) {
 	backoff := 5 * time.Millisecond
 	for {
 		nc, err := ln.Accept()
@@ -224,29 +244,16 @@ func (in *Input) accept(ctx, ackCtx context.Context, ln net.Listener, out collec
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		select {
-		case sem <- struct{}{}:
-		default:
+		c := newConn(in, nc, out, ctx, rand.Uint64())
+		if reason := in.admit(c); reason != "" {
 			nc.Close()
-			in.countError(reasonMaxConnections)
-			in.warn.Warn(reasonMaxConnections, "forward connection refused: max_connections reached", "max_connections", in.maxConns)
+			in.closed(reason)
+			in.warn.Warn(reason, "forward connection refused: limit reached and no idle connection to close",
+				"remote", nc.RemoteAddr().String(), "reason", reason,
+				"max_connections", in.maxConns, "max_connections_per_peer", in.perPeer)
 			continue
 		}
-		c := newConn(in, nc, out, ctx, rand.Uint64())
-		in.mu.Lock()
-		in.conns[c] = struct{}{}
-		in.mu.Unlock()
-		in.connections.Inc()
-		serving.Go(func() {
-			defer func() {
-				in.mu.Lock()
-				delete(in.conns, c)
-				in.mu.Unlock()
-				in.connections.Dec()
-				<-sem
-			}()
-			c.serve(ackCtx)
-		})
+		serving.Go(func() { in.release(c, c.serve(ackCtx)) })
 	}
 }
 

@@ -4,6 +4,7 @@ package file
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -17,41 +18,53 @@ import (
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
-// Sink appends envelope lines to a file (or stdout). A batch is acknowledged once its lines are
-// written to the file in one write: the data is in the kernel, which survives a process crash;
-// the file is fsynced on Close, every SyncEvery and every SyncBytes, so a machine crash can lose
-// the last second of output, which the buffer no longer holds. That is the trade a local sink
-// makes. After each sync the written pages are dropped from the page cache: an agent writes far
-// more than it reads back, and letting gigabytes of output pile up in the cache costs several
-// times the CPU of the write itself (measured: 2 GiB in 4 MiB writes took 2.4-5.6 CPU s plain,
-// 0.44 s with sync + FADV_DONTNEED every 250 ms).
+// Sink appends envelope lines to a file (or stdout). A batch is acknowledged once its lines
+// are durable: written, then covered by an fdatasync. Batches are written in the order the
+// pipeline cut them (by Seq), and the batches written while one sync runs share the next one
+// (group commit), so with two batches in flight one encodes and writes while the other waits
+// for the disk.
+//
+// A failed sync fails every batch written since the last good one, once: the file is cut back
+// to the last synced offset (the kernel may have dropped those pages, and what remains must not
+// be appended twice), and the batches are written again, in order, when the pipeline retries
+// them.
+//
+// After each sync the written pages are dropped from the page cache: an agent writes far more
+// than it reads back, and letting gigabytes of output pile up in the cache costs several times
+// the CPU of the write itself (measured: 2 GiB in 4 MiB writes took 2.4-5.6 CPU s plain, 0.44 s
+// with sync + FADV_DONTNEED every 250 ms).
 type Sink struct {
 	name string
 	w    io.Writer
-	f    *os.File // nil for stdout
+	f    *os.File // nil for stdout, pipes and devices: nothing to sync
+	// sync makes f durable up to an offset (syncAndEvict; tests inject failures).
+	sync func(f *os.File, upTo int64) error
 
-	mu       sync.Mutex
-	buf      []byte
-	enc      collector.Encoder
-	lastSync time.Time
-	unsynced int64
-	offset   int64 // bytes written through this handle, for fadvise
+	mu   sync.Mutex
+	turn *sync.Cond // signalled when nextSeq, synced or a failure changes
+	buf  []byte
+	enc  collector.Encoder
 
-	syncReq  chan int64 // to syncLoop: sync and evict up to this offset
-	syncDone chan struct{}
-	errMu    sync.Mutex
-	err      error // the first background sync failure, returned by the next Send
+	nextSeq uint64 // the batch whose turn it is to write
+	offset  int64  // end of what was written
+	synced  int64  // end of what is durable
+	syncing bool
+	// unsynced lists the batches written after synced, in order; a failed sync fails them all.
+	unsynced []writtenBatch
+	failed   map[uint64]error // batches a failed sync took back, until their Send sees it
+	broken   error            // set when the file could not be cut back: nothing is appended
+	closed   bool
 }
 
-// SyncEvery and SyncBytes bound how long and how much written output stays unsynced.
-const (
-	SyncEvery = time.Second
-	SyncBytes = 16 << 20
-)
+type writtenBatch struct {
+	seq uint64
+	end int64
+}
 
 // New opens the sink of cfg (type file or stdout).
 func New(cfg collector.SinkConfig) (*Sink, error) {
-	s := &Sink{name: cfg.Name}
+	s := &Sink{name: cfg.Name, sync: syncAndEvict, nextSeq: 1, failed: make(map[uint64]error)}
+	s.turn = sync.NewCond(&s.mu)
 	switch cfg.Type {
 	case "stdout":
 		s.w = os.Stdout
@@ -80,9 +93,12 @@ func New(cfg collector.SinkConfig) (*Sink, error) {
 		f.Close()
 		return nil, fmt.Errorf("sink %s: %s: %w", cfg.Name, cfg.Path, err)
 	}
+	if s.offset, err = f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
+	}
+	s.synced = s.offset
 	s.f = f
-	s.syncReq, s.syncDone = make(chan int64, 1), make(chan struct{})
-	go s.syncLoop()
 	return s, nil
 }
 
@@ -120,49 +136,85 @@ func trimTornLine(f *os.File) error {
 
 func (s *Sink) Name() string { return s.name }
 
-// Limits: one batch in flight keeps lines in buffer order; batches of up to 4 MiB amortize
-// the write call.
+// Limits: two batches in flight (one writing while the other waits for its sync); batches of
+// up to 8 MiB amortize the sync.
 func (s *Sink) Limits() collector.Limits {
-	return collector.Limits{MaxRecords: 4096, MaxBytes: 1 << 20, MaxInFlight: 1, MaxDelay: 100 * time.Millisecond}
+	return collector.Limits{MaxRecords: 32768, MaxBytes: 8 << 20, MaxInFlight: 2, MaxDelay: 100 * time.Millisecond}
 }
 
+// Send writes the batch when its turn comes (by Seq) and returns once it is durable.
 func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.w == nil {
-		return collector.Permanent(fmt.Errorf("sink %s: %w", s.name, collector.ErrClosed))
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.turn.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	for !s.closed && b.Seq > s.nextSeq && ctx.Err() == nil {
+		s.turn.Wait()
 	}
+	switch {
+	case s.closed:
+		return collector.Permanent(fmt.Errorf("sink %s: %w", s.name, collector.ErrClosed))
+	case ctx.Err() != nil:
+		return fmt.Errorf("sink %s: batch %d: %w", s.name, b.Seq, ctx.Err())
+	case s.broken != nil:
+		return fmt.Errorf("sink %s: %w", s.name, s.broken)
+	}
+	if err := s.write(b); err != nil {
+		return err
+	}
+	if b.Seq == s.nextSeq {
+		s.nextSeq++
+	}
+	s.turn.Broadcast()
+	if s.f == nil {
+		return nil
+	}
+	end := s.offset
+	s.unsynced = append(s.unsynced, writtenBatch{seq: b.Seq, end: end})
+	for {
+		if err, ok := s.failed[b.Seq]; ok {
+			delete(s.failed, b.Seq)
+			return fmt.Errorf("sink %s: batch %d: %w", s.name, b.Seq, err)
+		}
+		if s.synced >= end {
+			return nil
+		}
+		if !s.syncing {
+			s.syncOnce()
+			continue
+		}
+		if s.closed || ctx.Err() != nil {
+			// The sync under way decides; the pipeline resends the batch if it stays unacked.
+			return fmt.Errorf("sink %s: batch %d: not yet durable: %w", s.name, b.Seq, cmp.Or(ctx.Err(), collector.ErrClosed))
+		}
+		s.turn.Wait()
+	}
+}
+
+// write encodes and writes b. Caller holds mu. A failed write cuts the file back to where the
+// batch started, so its retry does not follow a fragment.
+func (s *Sink) write(b *collector.SinkBatch) error {
 	// Written in chunks that stay in the CPU cache between being encoded and being copied by
 	// the kernel: a whole batch of envelopes (megabytes) would go through memory twice.
+	start := s.offset
 	buf := s.buf[:0]
-	written := 0
 	for _, r := range b.Records {
 		buf = s.enc.AppendJSON(buf, r)
 		buf = append(buf, '\n')
 		if len(buf) >= writeChunk {
-			if _, err := s.w.Write(buf); err != nil {
-				return fmt.Errorf("sink %s: write batch %d: %w", s.name, b.Seq, err)
+			if err := s.writeChunk(buf, start, b.Seq); err != nil {
+				return err
 			}
-			written += len(buf)
 			buf = buf[:0]
 		}
 	}
 	s.buf = buf
-	if _, err := s.w.Write(buf); err != nil {
-		return fmt.Errorf("sink %s: write batch %d: %w", s.name, b.Seq, err)
-	}
-	written += len(buf)
-	s.unsynced += int64(written)
-	s.offset += int64(written)
-	if s.f != nil && (s.unsynced >= SyncBytes || time.Since(s.lastSync) > SyncEvery) {
-		s.lastSync, s.unsynced = time.Now(), 0
-		select {
-		case s.syncReq <- s.offset:
-		default: // a sync is under way; the next request covers this range
-		}
-	}
-	if err := s.syncErr(); err != nil {
-		return fmt.Errorf("sink %s: %w", s.name, err)
+	if err := s.writeChunk(buf, start, b.Seq); err != nil {
+		return err
 	}
 	if len(s.buf) > 16<<20 {
 		s.buf = nil // don't pin the memory of one huge batch
@@ -170,33 +222,65 @@ func (s *Sink) Send(ctx context.Context, b *collector.SinkBatch) error {
 	return nil
 }
 
-// writeChunk is how much encoded output Send gathers before writing it.
-const writeChunk = 128 << 10
-
-// syncLoop makes the output durable and drops it from the page cache, off the Send path: a
-// 16 MiB fdatasync takes tens of milliseconds, which would stall every batch behind it.
-func (s *Sink) syncLoop() {
-	defer close(s.syncDone)
-	for upTo := range s.syncReq {
-		err := syncAndEvict(s.f, upTo)
-		s.errMu.Lock()
-		if err != nil && s.err == nil {
-			s.err = err
+func (s *Sink) writeChunk(buf []byte, start int64, seq uint64) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	n, err := s.w.Write(buf)
+	s.offset += int64(n)
+	if err == nil {
+		return nil
+	}
+	if s.f != nil {
+		if terr := s.f.Truncate(start); terr == nil {
+			s.offset = start
 		}
-		s.errMu.Unlock()
+	}
+	return fmt.Errorf("sink %s: write batch %d: %w", s.name, seq, err)
+}
+
+// syncOnce runs one sync for everything written so far, without holding mu while the disk
+// works; batches written meanwhile wait for the next one. Caller holds mu.
+func (s *Sink) syncOnce() {
+	s.syncing = true
+	upTo := s.offset
+	n := len(s.unsynced)
+	s.mu.Unlock()
+	err := s.sync(s.f, upTo)
+	s.mu.Lock()
+	s.syncing = false
+	defer s.turn.Broadcast()
+	if err == nil {
+		s.synced = upTo
+		s.unsynced = append(s.unsynced[:0], s.unsynced[n:]...)
+		return
+	}
+	// Everything after the last good sync is suspect: take it all back, cut the file there, and
+	// let the batches be written again in their order.
+	err = fmt.Errorf("sync: %w", err)
+	for _, w := range s.unsynced {
+		s.failed[w.seq] = err
+	}
+	if len(s.unsynced) > 0 {
+		s.nextSeq = s.unsynced[0].seq
+	}
+	s.unsynced = s.unsynced[:0]
+	if terr := s.f.Truncate(s.synced); terr == nil {
+		s.offset = s.synced
+	} else {
+		// The file cannot even be cut: its tail is unknown. Nothing more can be appended
+		// safely; Close and restart (trimTornLine) is the way out.
+		s.broken = fmt.Errorf("cut back to %d after a failed sync: %w (restart the agent)", s.synced, terr)
 	}
 }
 
-func (s *Sink) syncErr() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.err
-}
+// writeChunk is how much encoded output Send gathers before writing it.
+const writeChunk = 128 << 10
 
 // syncAndEvict makes f durable and drops its first upTo bytes from the page cache.
 func syncAndEvict(f *os.File, upTo int64) error {
 	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return fmt.Errorf("sync: %w", err)
+		return err
 	}
 	// Advice only: an error changes nothing about what was written.
 	_ = unix.Fadvise(int(f.Fd()), 0, upTo, unix.FADV_DONTNEED)
@@ -210,6 +294,11 @@ func (s *Sink) Close(ctx context.Context) error {
 	if w == nil {
 		return nil // already closed
 	}
+	for s.syncing {
+		s.turn.Wait()
+	}
+	s.closed = true
+	s.turn.Broadcast()
 	s.w = nil
 	if s.f == nil {
 		if c, ok := w.(io.Closer); ok && w != io.Writer(os.Stdout) {
@@ -217,12 +306,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		}
 		return nil
 	}
-	close(s.syncReq)
-	<-s.syncDone
-	err := syncAndEvict(s.f, s.offset)
-	if err == nil {
-		err = s.syncErr()
-	}
+	err := s.sync(s.f, s.offset)
 	if cErr := s.f.Close(); err == nil {
 		err = cErr
 	}

@@ -3,11 +3,17 @@ package file
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -150,5 +156,130 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func batchOf(src *collector.Source, seq uint64, n int) *collector.SinkBatch {
+	b := &collector.SinkBatch{Seq: seq}
+	for i := range n {
+		b.Records = append(b.Records, &collector.Record{Source: src, ID: collector.MakeID(seq, uint64(i)),
+			Message: []byte(fmt.Sprintf("batch %d line %d", seq, i))})
+	}
+	return b
+}
+
+func linesOf(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		var e struct{ Message string }
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+// TestFailedSyncFailsItsBatchesOnce: a sync that fails (EIO) fails the batches written since the
+// last good sync, once; the file is cut back, and their retries are written once, in order.
+func TestFailedSyncFailsItsBatchesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	s, err := New(collector.SinkConfig{Name: "local", Type: "file", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := collector.NewSource(1, "pods", nil)
+	ctx := context.Background()
+	if err := s.Send(ctx, batchOf(src, 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	// The next sync blocks until batch 3 is written too, then fails: both batches are taken back.
+	release := make(chan struct{})
+	var calls atomic.Int32
+	s.mu.Lock()
+	s.sync = func(f *os.File, upTo int64) error {
+		if calls.Add(1) == 1 {
+			<-release
+			return syscall.EIO
+		}
+		return syncAndEvict(f, upTo)
+	}
+	s.mu.Unlock()
+	errs := make(chan error, 2)
+	go func() { errs <- s.Send(ctx, batchOf(src, 2, 2)) }()
+	waitUntil(t, func() bool { return calls.Load() == 1 })
+	go func() { errs <- s.Send(ctx, batchOf(src, 3, 2)) }()
+	waitUntil(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.unsynced) == 2 })
+	close(release)
+	for range 2 {
+		if err := <-errs; !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Send of a batch whose sync failed = %v, want EIO", err)
+		}
+	}
+	if got := linesOf(t, path); len(got) != 3 {
+		t.Fatalf("after the failed sync the file holds %v, want batch 1 only", got)
+	}
+	// The pipeline retries both (in any order): they are written once each, in Seq order.
+	go func() { errs <- s.Send(ctx, batchOf(src, 3, 2)) }()
+	go func() { errs <- s.Send(ctx, batchOf(src, 2, 2)) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+	}
+	if err := s.Send(ctx, batchOf(src, 4, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"batch 1 line 0", "batch 1 line 1", "batch 1 line 2", "batch 2 line 0", "batch 2 line 1",
+		"batch 3 line 0", "batch 3 line 1", "batch 4 line 0"}
+	if got := linesOf(t, path); !slices.Equal(got, want) {
+		t.Errorf("file holds\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestBatchesWrittenInSeqOrder: batches in flight together are written in the order the pipeline
+// cut them, whatever order their Sends start in.
+func TestBatchesWrittenInSeqOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	s, err := New(collector.SinkConfig{Name: "local", Type: "file", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := collector.NewSource(1, "pods", nil)
+	errs := make(chan error, 5)
+	for _, seq := range []uint64{5, 3, 1, 4, 2} {
+		go func() { errs <- s.Send(context.Background(), batchOf(src, seq, 1)) }()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close(context.Background())
+	want := []string{"batch 1 line 0", "batch 2 line 0", "batch 3 line 0", "batch 4 line 0", "batch 5 line 0"}
+	if got := linesOf(t, path); !slices.Equal(got, want) {
+		t.Errorf("file holds %v, want %v", got, want)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

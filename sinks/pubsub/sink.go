@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -43,6 +44,30 @@ func New(ctx context.Context, cfg collector.SinkConfig, log *slog.Logger) (*Sink
 	return NewWithOptions(ctx, cfg, Options{}, log)
 }
 
+// Validate makes every check NewWithOptions makes before it builds a client (tailgate check).
+func Validate(cfg collector.SinkConfig, opts Options) error {
+	_, _, err := validate(cfg, opts)
+	return err
+}
+
+func validate(cfg collector.SinkConfig, opts Options) (Options, *keyTemplate, error) {
+	if cfg.Project == "" {
+		return opts, nil, errors.New("project is required")
+	}
+	if cfg.Topic == "" {
+		return opts, nil, errors.New("topic is required")
+	}
+	if cfg.MaxInFlight < 0 {
+		return opts, nil, fmt.Errorf("max_in_flight: negative %d", cfg.MaxInFlight)
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return opts, nil, err
+	}
+	keys, err := parseKeyTemplate(opts.OrderingKey)
+	return opts, keys, err
+}
+
 // NewWithOptions returns a sink for cfg (name, project, topic, endpoint, insecure,
 // max_in_flight, batch_delay) and opts. It does not contact the service: a missing topic
 // shows up as permanent Send errors, and an unreachable service as retryable ones, so the
@@ -52,20 +77,7 @@ func New(ctx context.Context, cfg collector.SinkConfig, log *slog.Logger) (*Sink
 // it. insecure: true dials the endpoint in plaintext without credentials (emulators, fakes).
 // log should carry the sink's name (cmd/tailgate passes log.With("sink", name)).
 func NewWithOptions(ctx context.Context, cfg collector.SinkConfig, opts Options, log *slog.Logger) (*Sink, error) {
-	if cfg.Project == "" {
-		return nil, fmt.Errorf("pubsub sink %q: project is required", cfg.Name)
-	}
-	if cfg.Topic == "" {
-		return nil, fmt.Errorf("pubsub sink %q: topic is required", cfg.Name)
-	}
-	if cfg.MaxInFlight < 0 {
-		return nil, fmt.Errorf("pubsub sink %q: max_in_flight: negative %d", cfg.Name, cfg.MaxInFlight)
-	}
-	opts, err := opts.withDefaults()
-	if err != nil {
-		return nil, fmt.Errorf("pubsub sink %q: %w", cfg.Name, err)
-	}
-	keys, err := parseKeyTemplate(opts.OrderingKey)
+	opts, keys, err := validate(cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub sink %q: %w", cfg.Name, err)
 	}

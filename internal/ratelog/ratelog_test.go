@@ -1,4 +1,4 @@
-package collector
+package ratelog
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-func TestWarnLimiter(t *testing.T) {
+func TestLimiter(t *testing.T) {
 	var out bytes.Buffer
-	w := NewWarnLimiter(slog.New(slog.NewTextHandler(&out, nil)), time.Hour)
+	w := New(slog.New(slog.NewTextHandler(&out, nil)), time.Hour)
 	for i := 0; i < 5; i++ {
 		w.Warn("a", "bad frame", "i", i)
 	}
