@@ -7,8 +7,8 @@
 # kustomize-gke-loader-prometheus                 gke + the loader and Prometheus Operator components
 # kustomize-eks-prometheus                        eks + the Prometheus Operator component
 # helm-default, helm-gke, helm-eks                the chart with values.yaml, values-gke.yaml, values-eks.yaml
-# helm-gke-loader-prometheus                      values-gke.yaml + loader, PodMonitor, ServiceMonitor and a
-#                                                 PrometheusRule from a sample rules file
+# helm-gke-loader-prometheus                      values-gke.yaml + loader, PodMonitor, ServiceMonitor and the
+#                                                 PrometheusRule (files/prometheus-rules.yaml, else a sample)
 #
 # Components are added the way the overlays' comments tell users to: a `components:` list in
 # the overlay's own kustomization.yaml (on a copy of the tree). `helm lint` runs for each values
@@ -61,6 +61,8 @@ render_helm gke "$chart" -f "$chart/values-gke.yaml"
 render_helm eks "$chart" -f "$chart/values-eks.yaml"
 cp -r "$chart" "$work/chart"
 mkdir -p "$work/chart/files"
-cp "$deploy/helm/testdata/sample-rules.yaml" "$work/chart/files/prometheus-rules.yaml"
+# The chart's own rules when it has them (deploy/prometheus/rules.yml copied in), else a sample.
+[ -f "$chart/files/prometheus-rules.yaml" ] ||
+  cp "$deploy/helm/testdata/sample-rules.yaml" "$work/chart/files/prometheus-rules.yaml"
 render_helm gke-loader-prometheus "$work/chart" -f "$chart/values-gke.yaml" \
   --set loader.enabled=true,metrics.podMonitor.enabled=true,metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true
