@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/tailgate-dev/tailgate/collector"
 )
 
 // The kustomize and Helm renders of the same install, which must agree on what matters.
@@ -262,4 +264,41 @@ func TestChartRulesAreTheRulesFile(t *testing.T) {
 		t.Fatalf("helm/tailgate/files/prometheus-rules.yaml differs from prometheus/rules.yml (%v): "+
 			"cp deploy/prometheus/rules.yml deploy/helm/tailgate/files/prometheus-rules.yaml", err)
 	}
+}
+
+// TestHelmSchemaKnowsTheConfigKeys: values.schema.json refuses unknown keys in config and its
+// sections, so it must list exactly the keys collector.Config reads; a key added to the config
+// fails here until the schema has it (and a key the schema invents fails too).
+func TestHelmSchemaKnowsTheConfigKeys(t *testing.T) {
+	raw, err := os.ReadFile("helm/tailgate/values.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		Properties map[string]*node `json:"properties"`
+		Items      *node            `json:"items"`
+	}
+	var schema node
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	cfg := schema.Properties["config"]
+	f := func(where string, props map[string]*node, typ reflect.Type) {
+		t.Helper()
+		var want []string
+		for i := 0; i < typ.NumField(); i++ {
+			if tag := strings.Split(typ.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+				want = append(want, tag)
+			}
+		}
+		sort.Strings(want)
+		if got := sortedKeys(props); !reflect.DeepEqual(got, want) {
+			t.Errorf("values.schema.json %s lists %v; collector.%s has %v", where, got, typ.Name(), want)
+		}
+	}
+	f("config", cfg.Properties, reflect.TypeFor[collector.Config]())
+	f("config.metrics", cfg.Properties["metrics"].Properties, reflect.TypeFor[collector.MetricsConfig]())
+	f("config.buffer", cfg.Properties["buffer"].Properties, reflect.TypeFor[collector.BufferConfig]())
+	f("config.kubernetes", cfg.Properties["kubernetes"].Properties, reflect.TypeFor[collector.KubernetesConfig]())
+	f("config.routes[]", cfg.Properties["routes"].Items.Properties, reflect.TypeFor[collector.RouteConfig]())
 }
