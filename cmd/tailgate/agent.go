@@ -48,7 +48,8 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 	}
 	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(),
 		pods: exporter.NewPods(exporter.Options{MaxSeries: maxSeries, Logger: log.With("component", "exporter")})}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoCollector(currentBuild()))
 	a.metrics = collector.NewMetrics(a.reg)
 
 	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
@@ -270,7 +271,8 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 	a.ready.Store(true)
-	a.log.Info("tailgate running", "version", version, "node", a.cfg.NodeName, "data_dir", a.cfg.DataDir,
+	b := currentBuild()
+	a.log.Info("tailgate running", "version", b.Version, "commit", b.Commit, "modified", b.Modified, "node", a.cfg.NodeName, "data_dir", a.cfg.DataDir,
 		"inputs", len(a.inputs), "sinks", len(a.cfg.Sinks), "metrics", a.MetricsAddr())
 	var runErr error
 	select {
