@@ -188,6 +188,12 @@ type SinkConfig struct {
 	LogGroup  string `yaml:"log_group"`
 	LogStream string `yaml:"log_stream"`
 
+	// cloudwatch
+	MessageFormat string            `yaml:"message_format"`  // line | envelope
+	MaxEventBytes Size              `yaml:"max_event_bytes"` // message UTF-8 bytes + 26; default 1MiB
+	RetentionDays int               `yaml:"retention_days"`  // on groups the sink creates
+	LogGroupTags  map[string]string `yaml:"log_group_tags"`  // on groups the sink creates
+
 	// pubsub
 	OrderingKey     string   `yaml:"ordering_key"`      // template, e.g. "{namespace}/{pod}"
 	MaxMessageBytes Size     `yaml:"max_message_bytes"` // default and max ~10 MB

@@ -402,7 +402,8 @@ var keysByType = map[string][]string{
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
 	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "location", "cluster_name", "stdout_severity", "stderr_severity", "future_timestamp", "oversize", "max_entry_bytes", "max_entries_per_request", "request_timeout", "permission_retry"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
+	"cloudwatch": {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay",
+		"message_format", "max_event_bytes", "oversize", "retention_days", "log_group_tags", "request_timeout"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
@@ -570,6 +571,9 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	if s.Type == "cloud_logging" {
 		v.cloudLogging(p, label, s)
 	}
+	if s.Type == "cloudwatch" {
+		v.cloudwatch(p, label, s)
+	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
 	}
@@ -606,6 +610,22 @@ func globBase(pattern string) string {
 		dir = parent
 	}
 	return dir
+}
+
+// cloudwatchRetentionDays are the values PutRetentionPolicy accepts.
+var cloudwatchRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// cloudwatch checks the keys only a cloudwatch sink has (the limits are the PutLogEvents API's).
+func (v *validator) cloudwatch(p, label string, s *SinkConfig) {
+	if s.MessageFormat != "" && s.MessageFormat != "line" && s.MessageFormat != "envelope" {
+		v.errorf(p+".message_format", "%s: message_format %q is not one of line, envelope", label, s.MessageFormat)
+	}
+	if s.MaxEventBytes != 0 && (s.MaxEventBytes < 1024 || s.MaxEventBytes > 1<<20) {
+		v.errorf(p+".max_event_bytes", "%s: max_event_bytes must be between 1KiB and 1MiB (the PutLogEvents event limit)", label)
+	}
+	if s.RetentionDays != 0 && !slices.Contains(cloudwatchRetentionDays, s.RetentionDays) {
+		v.errorf(p+".retention_days", "%s: retention_days %d is not one CloudWatch Logs accepts (%v)", label, s.RetentionDays, cloudwatchRetentionDays)
+	}
 }
 
 // cloudLogging checks the cloud_logging keys (project, location and cluster_name may be left to

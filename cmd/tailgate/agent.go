@@ -22,6 +22,7 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/tail"
 	"github.com/tailgate-dev/tailgate/exporter"
 	"github.com/tailgate-dev/tailgate/sinks/cloudlogging"
+	"github.com/tailgate-dev/tailgate/sinks/cloudwatch"
 	"github.com/tailgate-dev/tailgate/sinks/file"
 	"github.com/tailgate-dev/tailgate/sinks/pubsub"
 )
@@ -59,7 +60,8 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 	a := &agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(),
 		pods:   exporter.NewPods(exporter.Options{MaxSeries: maxSeries, Logger: log.With("component", "exporter")}),
 		reload: make(chan *collector.Config, 1)}
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoCollector(currentBuild()))
 	a.metrics = collector.NewMetrics(a.reg)
 	a.reloads = a.metrics.ConfigReloads
 	watch, err := newPodWatch(cfg, a.reg, log)
@@ -99,7 +101,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 func (a *agent) newSinks(ctx context.Context, cfg *collector.Config) ([]collector.Sink, error) {
 	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
 	for _, sc := range cfg.Sinks {
-		s, err := newSink(ctx, sc, a.log)
+		s, err := newSink(ctx, sc, a.log, swapRegisterer{a.reg})
 		if err != nil {
 			closeSinks(sinks)
 			return nil, err
@@ -186,13 +188,13 @@ type sinkType struct {
 	// validate makes the constructor's checks that need no network (nil: the config's own
 	// checks are all); `tailgate check` runs it, so check fails where run would.
 	validate func(collector.SinkConfig) error
-	build    func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error)
+	build    func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error)
 }
 
 // sinkTypes is the one list of the sink types this binary builds: check accepts exactly
 // these, and newSink builds them.
 func sinkTypes() map[string]sinkType {
-	fileSink := func(_ context.Context, sc collector.SinkConfig, _ *slog.Logger) (collector.Sink, error) {
+	fileSink := func(_ context.Context, sc collector.SinkConfig, _ *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
 		return file.New(sc)
 	}
 	return map[string]sinkType{
@@ -200,14 +202,20 @@ func sinkTypes() map[string]sinkType {
 		"stdout": {build: fileSink},
 		"pubsub": {
 			validate: func(sc collector.SinkConfig) error { return pubsub.Validate(sc, pubsubOptions(sc)) },
-			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
 				return pubsub.NewWithOptions(ctx, sc, pubsubOptions(sc), log)
 			},
 		},
 		"cloud_logging": {
 			validate: func(sc collector.SinkConfig) error { return cloudlogging.Validate(cloudLoggingOptions(sc)) },
-			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
 				return cloudlogging.New(ctx, sc, cloudLoggingOptions(sc), log)
+			},
+		},
+		"cloudwatch": {
+			validate: cloudwatch.Validate,
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
+				return cloudwatch.New(ctx, sc, cloudwatch.Options{Registerer: reg, Logger: log})
 			},
 		},
 	}
@@ -248,13 +256,13 @@ func pubsubOptions(sc collector.SinkConfig) pubsub.Options {
 	}
 }
 
-// newSink builds the sink sc names.
-func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger) (collector.Sink, error) {
+// newSink builds the sink sc names; its own metrics (if any) go to reg, which may be nil.
+func newSink(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
 	t, ok := sinkTypes()[sc.Type]
 	if !ok {
 		return nil, fmt.Errorf("sink %s: type %s is not built into this binary", sc.Name, sc.Type)
 	}
-	return t.build(ctx, sc, log.With("sink", sc.Name))
+	return t.build(ctx, sc, log.With("sink", sc.Name), reg)
 }
 
 // newInput is the one place input types are chosen.
@@ -306,7 +314,8 @@ func (a *agent) run(ctx context.Context) error {
 	defer func() { stopWatch(); <-watchDone }() // after the inputs: their last records still bind
 	gen := a.start(ctx)
 	a.ready.Store(true)
-	a.log.Info("tailgate running", "version", version, "node", a.cfg.NodeName, "data_dir", a.cfg.DataDir,
+	b := currentBuild()
+	a.log.Info("tailgate running", "version", b.Version, "commit", b.Commit, "modified", b.Modified, "node", a.cfg.NodeName, "data_dir", a.cfg.DataDir,
 		"inputs", len(a.inputs), "sinks", len(a.cfg.Sinks), "metrics", a.MetricsAddr())
 	var runErr error
 loop:
@@ -394,3 +403,27 @@ func (p podLogs) Release(s collector.PodSeries) {
 		p.PodLogs.Release(ls)
 	}
 }
+
+// swapRegisterer registers a sink's own metrics, replacing those the same sink type
+// registered for the config a reload replaced (the new sink's counters start at zero).
+type swapRegisterer struct{ reg *prometheus.Registry }
+
+func (r swapRegisterer) Register(c prometheus.Collector) error {
+	err := r.reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.reg.Unregister(are.ExistingCollector)
+		return r.reg.Register(c)
+	}
+	return err
+}
+
+func (r swapRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r swapRegisterer) Unregister(c prometheus.Collector) bool { return r.reg.Unregister(c) }
