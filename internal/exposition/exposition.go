@@ -26,7 +26,7 @@ func Agent() ([]string, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	collector.NewMetrics(reg)
-	kube.NewMetrics(reg) // registered when kubernetes.enabled
+	kube.NewMetrics(reg)                                // registered when kubernetes.enabled
 	reg.MustRegister(collector.NewBufferCollector(nil)) // Describe does not read the buffer
 	names, err := Described(reg)
 	if err != nil {
