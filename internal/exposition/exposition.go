@@ -33,6 +33,8 @@ func Agent() ([]string, error) {
 		return nil, err
 	}
 	names = append(names, exporter.NewPods(exporter.Options{}).Families()...)
+	// cmd/tailgate registers the build stamp itself (it holds the -ldflags values).
+	names = append(names, "tailgate_build_info")
 	slices.Sort(names)
 	return slices.Compact(names), nil
 }
