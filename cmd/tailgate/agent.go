@@ -64,7 +64,7 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 		buildInfoCollector(currentBuild()))
 	a.metrics = collector.NewMetrics(a.reg)
 	a.reloads = a.metrics.ConfigReloads
-	watch, err := newPodWatch(cfg, a.reg, log)
+	watch, err := newPodWatch(cfg, a.reg, podSeries{a.pods}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -18,12 +18,13 @@ import (
 	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/collector/multiline"
 	"github.com/tailgate-dev/tailgate/collector/tail"
+	"github.com/tailgate-dev/tailgate/exporter"
 )
 
 // newPodWatch builds the node's pod watch when kubernetes.enabled. Outside a cluster with no
 // kubeconfig it returns nil and says so: records then carry their log paths' fields, which is
 // refused when a route needs pod labels.
-func newPodWatch(cfg *collector.Config, reg prometheus.Registerer, log *slog.Logger) (*kube.Watcher, error) {
+func newPodWatch(cfg *collector.Config, reg prometheus.Registerer, obs kube.PodObserver, log *slog.Logger) (*kube.Watcher, error) {
 	k := cfg.Kubernetes
 	if !k.Enabled {
 		return nil, nil
@@ -48,8 +49,20 @@ func newPodWatch(cfg *collector.Config, reg prometheus.Registerer, log *slog.Log
 		WaitForPod: k.WaitForPod.D(),
 		Metrics:    m,
 		Log:        log.With("component", "kube"),
+		Observer:   obs,
 	})
 }
+
+// podSeries ties the exporter's per-pod series to the watch: tailgate_pod_info for every pod,
+// and a pod's series removed once it is deleted and its last values were scraped.
+type podSeries struct{ pods *exporter.Pods }
+
+func (p podSeries) PodSeen(e kube.PodEvent) {
+	p.pods.PodSeen(exporter.PodInfo{Namespace: e.Namespace, Name: e.Name, UID: e.UID,
+		WorkloadKind: e.WorkloadKind, Workload: e.Workload, Phase: e.Phase})
+}
+
+func (p podSeries) PodDeleted(namespace, name, uid string) { p.pods.PodDeleted(namespace, name, uid) }
 
 // labelRoute is the index of the first route that needs pod metadata from the watch, or -1.
 func labelRoute(cfg *collector.Config) int {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -127,5 +128,14 @@ sinks:
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "other.jsonl")); len(b) > 0 {
 		t.Errorf("a record matched by the label route went to the other sink: %s", b)
+	}
+	// The watch drives the exporter: one tailgate_pod_info per pod, with its workload.
+	var exp bytes.Buffer
+	if _, err := a.pods.WriteTo(&exp); err != nil {
+		t.Fatal(err)
+	}
+	want := `tailgate_pod_info{namespace="shop",pod="cart-7d9f5c6b8-x2x4z",workload_kind="Deployment",workload="cart",phase="Pending"} 1`
+	if !strings.Contains(exp.String(), want) {
+		t.Errorf("exporter output lacks %s:\n%s", want, exp.String())
 	}
 }

@@ -35,6 +35,22 @@ type CacheOptions struct {
 	Now          func() time.Time // tests
 	// ProcRoot is where /proc is mounted, for forward unix-socket peers (default /proc).
 	ProcRoot string
+	// Observer, if set, is told of every pod version the watch sees and of each deletion, after
+	// the cache has them (the exporter ties its per-pod series' lifetime to it).
+	Observer PodObserver
+}
+
+// PodObserver follows this node's pods as the watch sees them.
+type PodObserver interface {
+	PodSeen(PodEvent)
+	PodDeleted(namespace, name, uid string)
+}
+
+// PodEvent is one pod version: its identity, the workload that owns it and its phase.
+type PodEvent struct {
+	Namespace, Name, UID   string
+	WorkloadKind, Workload string
+	Phase                  string
 }
 
 // Cache is the index of this node's pods and the bindings of log sources to them. It is fed
@@ -50,6 +66,7 @@ type Cache struct {
 	now    func() time.Time
 	// procRoot is where the peers' /proc/<pid>/cgroup are read.
 	procRoot string
+	observer PodObserver
 
 	// synced is set once the first list reached the cache.
 	synced atomic.Bool
@@ -82,7 +99,8 @@ type podEntry struct {
 // NewCache returns an empty cache.
 func NewCache(o CacheOptions) *Cache {
 	c := &Cache{
-		node: o.Node, filter: o.Filter, wait: o.WaitForPod, grace: o.DeletedGrace, m: o.Metrics,
+		observer: o.Observer,
+		node:     o.Node, filter: o.Filter, wait: o.WaitForPod, grace: o.DeletedGrace, m: o.Metrics,
 		log: o.Log, now: o.Now, procRoot: o.ProcRoot,
 		byUID: map[string]*podEntry{}, byName: map[string]*podEntry{}, byIP: map[string]*podEntry{},
 		byCID: map[string]*podEntry{}, pending: map[string]map[*Binding]struct{}{},
@@ -126,7 +144,6 @@ func (c *Cache) upsert(pod *slimPod) {
 	}
 	now := c.now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	uid := string(pod.UID)
 	e := c.byUID[uid]
 	if e == nil {
@@ -140,6 +157,14 @@ func (c *Cache) upsert(pod *slimPod) {
 	c.resolvePending(e, e.namespace+"/"+e.name)
 	c.resolvePending(e, uid)
 	c.publish(e)
+	ev := PodEvent{Namespace: pod.Namespace, Name: pod.Name, UID: uid, Phase: pod.Phase}
+	if e.pod != nil {
+		ev.WorkloadKind, ev.Workload = e.pod.WorkloadKind, e.pod.Workload
+	}
+	c.mu.Unlock()
+	if c.observer != nil {
+		c.observer.PodSeen(ev) // outside mu: the observer has locks of its own
+	}
 }
 
 // Delete marks a pod deleted. Its metadata stays while a source is bound to it, then for
@@ -152,11 +177,15 @@ func (c *Cache) Delete(pod *corev1.Pod) {
 
 func (c *Cache) delete(uid types.UID) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e := c.byUID[string(uid)]
 	if e == nil || e.deleted {
+		c.mu.Unlock()
 		return
 	}
+	if c.observer != nil {
+		defer c.observer.PodDeleted(e.namespace, e.name, e.uid) // runs after the unlock below
+	}
+	defer c.mu.Unlock()
 	e.deleted = true
 	e.deletedAt = c.now()
 	for _, ip := range e.ips {

@@ -1,7 +1,10 @@
 package kube
 
 import (
+	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -357,4 +360,45 @@ func TestFileOutsideKubeletLayoutIsReadyAtOnce(t *testing.T) {
 
 func corev1ContainerStatus(name, id string) corev1.ContainerStatus {
 	return corev1.ContainerStatus{Name: name, ContainerID: id}
+}
+
+type observed struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (o *observed) PodSeen(e PodEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, fmt.Sprintf("seen %s/%s %s %s/%s %s", e.Namespace, e.Name, e.UID, e.WorkloadKind, e.Workload, e.Phase))
+}
+
+func (o *observed) PodDeleted(ns, name, uid string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, fmt.Sprintf("deleted %s/%s %s", ns, name, uid))
+}
+
+// TestObserverFollowsPods: the observer (the exporter's per-pod series) hears of every pod
+// version with its workload and phase, and of each deletion once.
+func TestObserverFollowsPods(t *testing.T) {
+	clk := &clock{t: t0}
+	obs := &observed{}
+	c := NewCache(CacheOptions{Node: "node-a", Now: clk.now, Observer: obs})
+	p := makePod(podSpec{ns: "shop", name: "cart-7d9f5c6b8-x2x4z", uid: "u1", node: "node-a", owner: "ReplicaSet/cart-7d9f5c6b8",
+		labels: map[string]string{"pod-template-hash": "7d9f5c6b8"}, containers: []string{"app"}})
+	p.Status.Phase = corev1.PodPending
+	c.Upsert(p)
+	p.Status.Phase = corev1.PodRunning
+	c.Upsert(p)
+	c.Delete(p)
+	c.Delete(p) // a second delete event (resync, tombstone) is not a second deletion
+	want := []string{
+		"seen shop/cart-7d9f5c6b8-x2x4z u1 Deployment/cart Pending",
+		"seen shop/cart-7d9f5c6b8-x2x4z u1 Deployment/cart Running",
+		"deleted shop/cart-7d9f5c6b8-x2x4z u1",
+	}
+	if !slices.Equal(obs.events, want) {
+		t.Errorf("observer got\n%s\nwant\n%s", strings.Join(obs.events, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -49,6 +49,7 @@ type slimPod struct {
 	metav1.ObjectMeta
 	NodeName    string
 	HostNetwork bool
+	Phase       string // status.phase, for the exporter's tailgate_pod_info
 	IPs         []string
 	Containers  []slimContainer // regular, init and ephemeral
 	IDs         []slimContainer // Name and, in Image, the runtime's container ID
@@ -88,6 +89,7 @@ func (f *Filter) slim(pod *corev1.Pod) *slimPod {
 		},
 		NodeName:    pod.Spec.NodeName,
 		HostNetwork: pod.Spec.HostNetwork,
+		Phase:       string(pod.Status.Phase),
 	}
 	for _, r := range pod.OwnerReferences {
 		if r.Controller != nil && *r.Controller {
