@@ -2,8 +2,9 @@
 # Builds the external tools the tests and CI need, pinned by version, cached outside the clone
 # (so a new clone on the same machine reuses them, and a new machine builds them once).
 #
-#   .ci/tools.sh kube-apiserver|etcd|helm|promtool   -> prints the path of the binary
-#   .ci/tools.sh env                                  -> prints export lines for all of them
+#   .ci/tools.sh kube-apiserver|etcd|kubectl|helm|promtool   -> prints the path of the binary
+#   .ci/tools.sh prometheus-crds   -> prints a directory of Prometheus Operator CRD YAMLs
+#   .ci/tools.sh env               -> prints export lines for all of them
 #
 # Cache: ${TAILGATE_TOOLS_CACHE:-$HOME/.cache/tailgate-tools}/<tool>-<version>/<tool>.
 # Everything comes from the Go module proxy (no internet otherwise). Build logs go to stderr.
@@ -14,6 +15,8 @@ KUBE_STAGING=v0.37.2
 ETCD_VERSION=v3.7.3
 HELM_VERSION=v4.3.2
 PROMETHEUS_VERSION=v0.316.0   # the github.com/prometheus/prometheus version in go.mod
+PROM_OPERATOR_VERSION=v0.95.2 # monitoring.coreos.com CRDs (PodMonitor, ServiceMonitor, PrometheusRule)
+CONTROLLER_GEN_VERSION=v0.23.0
 
 cache=${TAILGATE_TOOLS_CACHE:-$HOME/.cache/tailgate-tools}
 mkdir -p "$cache"
@@ -21,6 +24,21 @@ mkdir -p "$cache"
 # build_in_module DIR: builds inside a throw-away module (tools whose modules carry replace
 # directives cannot be go-installed). GOFLAGS from the caller (-mod=mod) must not leak in.
 lock() { exec 9>"$cache/.lock-$1"; flock 9; }
+
+# kubernetes_gomod MODULE: a go.mod that builds k8s.io/kubernetes commands (its own go.mod
+# replaces the staging modules, which `go install` refuses; ../shared/kube-apiserver.md).
+kubernetes_gomod() {
+  echo "module $1"
+  echo "go 1.26"
+  echo "require k8s.io/kubernetes $KUBE_VERSION"
+  for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider \
+    cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api \
+    cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt \
+    kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics \
+    mount-utils pod-security-admission sample-apiserver streaming; do
+    echo "replace k8s.io/$m => k8s.io/$m $KUBE_STAGING"
+  done
+}
 
 kube_apiserver() {
   local dir="$cache/kube-apiserver-$KUBE_VERSION"
@@ -30,18 +48,7 @@ kube_apiserver() {
       echo "building kube-apiserver $KUBE_VERSION (cold: ~8 min, 2.5 GB RSS)" >&2
       local mod="$dir/mod"
       rm -rf "$mod"; mkdir -p "$mod"
-      {
-        echo "module tailgate.local/kubeapiserver"
-        echo "go 1.26"
-        echo "require k8s.io/kubernetes $KUBE_VERSION"
-        for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider \
-          cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api \
-          cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt \
-          kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics \
-          mount-utils pod-security-admission sample-apiserver streaming; do
-          echo "replace k8s.io/$m => k8s.io/$m $KUBE_STAGING"
-        done
-      } >"$mod/go.mod"
+      kubernetes_gomod tailgate.local/kubeapiserver >"$mod/go.mod"
       printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$mod/tools.go"
       (cd "$mod" && GOFLAGS=-mod=mod go mod tidy >&2 && GOFLAGS=-mod=mod go build -trimpath -o "$dir/kube-apiserver.tmp" \
         -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
@@ -50,6 +57,51 @@ kube_apiserver() {
     fi
   fi
   echo "$dir/kube-apiserver"
+}
+
+# kubectl at the apiserver's version (the machine's kubectl, if any, is older and not on a new
+# machine): renders the kustomize overlays and runs the server-side dry runs. Shares the
+# apiserver's module cache and most of its build cache: ~1 min after it.
+kubectl() {
+  local dir="$cache/kubectl-$KUBE_VERSION"
+  if [ ! -x "$dir/kubectl" ]; then
+    lock kubectl
+    if [ ! -x "$dir/kubectl" ]; then
+      echo "building kubectl $KUBE_VERSION" >&2
+      local mod="$dir/mod"
+      rm -rf "$mod"; mkdir -p "$mod"
+      kubernetes_gomod tailgate.local/kubectl >"$mod/go.mod"
+      printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubectl"\n' >"$mod/tools.go"
+      (cd "$mod" && GOFLAGS=-mod=mod go mod tidy >&2 && GOFLAGS=-mod=mod go build -trimpath -o "$dir/kubectl.tmp" \
+        -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37 -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" \
+        k8s.io/kubernetes/cmd/kubectl >&2)
+      mv "$dir/kubectl.tmp" "$dir/kubectl"
+    fi
+  fi
+  echo "$dir/kubectl"
+}
+
+# prometheus_crds: the monitoring.coreos.com CRDs, generated by controller-gen from the
+# Prometheus Operator's API types (the module with the CRD YAMLs is not served by the proxy;
+# the API module is). Needed to dry-run PodMonitor/ServiceMonitor/PrometheusRule on a bare
+# apiserver.
+prometheus_crds() {
+  local dir="$cache/prometheus-operator-crds-$PROM_OPERATOR_VERSION"
+  if [ ! -f "$dir/crds/monitoring.coreos.com_podmonitors.yaml" ]; then
+    lock prometheus-crds
+    if [ ! -f "$dir/crds/monitoring.coreos.com_podmonitors.yaml" ]; then
+      echo "generating Prometheus Operator $PROM_OPERATOR_VERSION CRDs with controller-gen $CONTROLLER_GEN_VERSION" >&2
+      local mod="$dir/mod"
+      rm -rf "$mod" "$dir/crds.tmp"; mkdir -p "$mod"
+      GOFLAGS= GOBIN="$dir" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION" >&2
+      printf 'module tailgate.local/promcrds\n\ngo 1.26\n\nrequire github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring %s\n' "$PROM_OPERATOR_VERSION" >"$mod/go.mod"
+      printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"\n' >"$mod/tools.go"
+      (cd "$mod" && GOFLAGS=-mod=mod go mod tidy >&2 && GOFLAGS=-mod=mod "$dir/controller-gen" crd:crdVersions=v1 \
+        paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:dir="$dir/crds.tmp" >&2)
+      rm -rf "$dir/crds"; mv "$dir/crds.tmp" "$dir/crds"
+    fi
+  fi
+  echo "$dir/crds"
 }
 
 etcd() {
@@ -101,13 +153,17 @@ promtool() {
 case "${1:-}" in
   kube-apiserver) kube_apiserver ;;
   etcd) etcd ;;
+  kubectl) kubectl ;;
+  prometheus-crds) prometheus_crds ;;
   helm) helm ;;
   promtool) promtool ;;
   env)
     echo "export TAILGATE_KUBE_APISERVER=$(kube_apiserver)"
     echo "export TAILGATE_ETCD=$(etcd)"
+    echo "export TAILGATE_KUBECTL=$(kubectl)"
+    echo "export TAILGATE_PROMETHEUS_CRDS=$(prometheus_crds)"
     echo "export TAILGATE_HELM=$(helm)"
     echo "export TAILGATE_PROMTOOL=$(promtool)"
     ;;
-  *) echo "usage: $0 kube-apiserver|etcd|helm|promtool|env" >&2; exit 2 ;;
+  *) echo "usage: $0 kube-apiserver|etcd|kubectl|prometheus-crds|helm|promtool|env" >&2; exit 2 ;;
 esac

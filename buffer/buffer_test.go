@@ -558,3 +558,68 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestParkReader: a parked reader (a sink removed from the config) holds no segment, keeps its
+// cursor aside across a restart, and a reader of that name resumes there while the frames are
+// retained, else at the oldest retained frame.
+func TestParkReader(t *testing.T) {
+	dir := t.TempDir()
+	b := openT(t, dir, Options{SegmentBytes: 4 << 10})
+	gone, _ := b.Reader("gone")
+	stay, _ := b.Reader("stay")
+	app := appendN(t, b, 0, 40, 300)
+	durableT(t, b, app)
+	fr := readN(t, gone, 10)
+	gone.Ack(fr[9].End)
+	if err := b.ParkReader("gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gone.Next(testCtx(t)); !errors.Is(err, ErrReaderRemoved) {
+		t.Fatalf("Next of a parked reader: %v", err)
+	}
+	if got := b.Readers(); !slices.Equal(got, []string{"stay"}) {
+		t.Fatalf("Readers = %v", got)
+	}
+	closeT(t, b)
+	rep, err := Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Cursors) != 2 || rep.Cursors[0].Name != "gone" || !rep.Cursors[0].Parked || rep.Cursors[0].Pos != fr[9].End || rep.Cursors[1].Parked {
+		t.Errorf("inspect cursors %+v", rep.Cursors)
+	}
+	var text strings.Builder
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "parked: sink not configured") {
+		t.Errorf("inspect text:\n%s", text.String())
+	}
+
+	// Across a restart the parked cursor is not a reader, and comes back with its name.
+	b = openT(t, dir, Options{SegmentBytes: 4 << 10})
+	if got := b.Readers(); !slices.Equal(got, []string{"stay"}) {
+		t.Fatalf("Readers after reopen = %v", got)
+	}
+	back, _ := b.Reader("gone")
+	next := readN(t, back, 1)
+	checkFrames(t, next, app[10:11])
+	if err := b.ParkReader("gone"); err != nil {
+		t.Fatal(err)
+	}
+	// It holds nothing: once "stay" passed them, the segments go.
+	stay, _ = b.Reader("stay")
+	all := readN(t, stay, 40)
+	stay.Ack(all[39].End)
+	b.retain()
+	if got := b.Stats().Segments; got != 1 {
+		t.Fatalf("segments after the remaining reader acked all: %d, want 1", got)
+	}
+	// The frames after its cursor that were deleted are lost to it: it resumes at the oldest
+	// retained frame, never at one it had acked.
+	oldest := b.segments[0].id
+	back, _ = b.Reader("gone")
+	got := readN(t, back, 1)
+	if got[0].End.Segment != oldest || !next[0].End.Less(got[0].End) {
+		t.Fatalf("resumed at %v, want the first frame of segment %d (after %v)", got[0].End, oldest, next[0].End)
+	}
+	closeT(t, b)
+}

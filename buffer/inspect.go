@@ -40,6 +40,9 @@ type CursorReport struct {
 	Pos      Position
 	LagBytes int64
 	Err      string // why the cursor is unusable, if it is
+	// Parked: the sink is no longer configured; the cursor holds no segment and is resumed
+	// if the sink comes back (ParkReader).
+	Parked bool
 }
 
 // Inspect reads a data dir without changing it; it works while no agent runs (and, with
@@ -60,17 +63,30 @@ func Inspect(dir string) (Report, error) {
 		rep.Corruption = append(rep.Corruption, corrupt...)
 		rep.Bytes += sr.Size
 	}
-	curDir := filepath.Join(dir, "cursors")
+	for _, d := range []struct {
+		dir    string
+		parked bool
+	}{{filepath.Join(dir, "cursors"), false}, {filepath.Join(dir, "cursors", parkedDir), true}} {
+		if err := inspectCursors(&rep, d.dir, d.parked); err != nil {
+			return rep, err
+		}
+	}
+	sort.Slice(rep.Cursors, func(i, j int) bool { return rep.Cursors[i].Name < rep.Cursors[j].Name })
+	return rep, nil
+}
+
+// inspectCursors adds the cursor files of curDir to rep.
+func inspectCursors(rep *Report, curDir string, parked bool) error {
 	entries, err := os.ReadDir(curDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return rep, fmt.Errorf("inspect: list cursors: %w", err)
+		return fmt.Errorf("inspect: list cursors: %w", err)
 	}
 	for _, e := range entries {
 		name, ok := readerName(e.Name())
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
-		cr := CursorReport{Name: name}
+		cr := CursorReport{Name: name, Parked: parked}
 		data, err := os.ReadFile(filepath.Join(curDir, e.Name()))
 		if err == nil {
 			cr.Pos, err = decodeCursor(data)
@@ -88,8 +104,7 @@ func Inspect(dir string) (Report, error) {
 		}
 		rep.Cursors = append(rep.Cursors, cr)
 	}
-	sort.Slice(rep.Cursors, func(i, j int) bool { return rep.Cursors[i].Name < rep.Cursors[j].Name })
-	return rep, nil
+	return nil
 }
 
 func inspectSegment(dir string, sf segmentFile) (SegmentReport, []Corruption, error) {
@@ -123,6 +138,9 @@ func (r Report) WriteText(w io.Writer) error {
 		status := "ok"
 		if c.Err != "" {
 			status = c.Err + " (restarts at the oldest frame)"
+		}
+		if c.Parked {
+			status = "parked: sink not configured, holds no segment" + strings.TrimPrefix(status, "ok")
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", c.Name, c.Pos.Segment, c.Pos.Offset, humanBytes(c.LagBytes), status)
 	}

@@ -64,7 +64,8 @@ func (b *Buffer) Reader(name string) (*Reader, error) {
 	if r, ok := b.readers[name]; ok {
 		return r, nil
 	}
-	r := b.newReader(name, Position{})
+	start := b.unparkLocked(name)
+	r := b.newReader(name, start)
 	r.dirty = true
 	b.readers[name] = r
 	b.kickMaintenance()
@@ -105,6 +106,57 @@ func (b *Buffer) RemoveReader(name string) error {
 	}
 	b.kickMaintenance()
 	return syncDir(b.curDir)
+}
+
+// ParkReader forgets a reader like RemoveReader, so it no longer holds segments, but keeps its
+// cursor aside (cursors/parked/): a reader of that name created later (the sink configured
+// again) resumes there if those frames are still retained, else at the oldest retained
+// frame. Its Next returns ErrReaderRemoved.
+func (b *Buffer) ParkReader(name string) error {
+	b.mu.Lock()
+	r := b.readers[name]
+	var acked Position
+	if r != nil {
+		r.mu.Lock()
+		acked = r.acked
+		r.mu.Unlock()
+	}
+	b.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	parked := filepath.Join(b.curDir, parkedDir)
+	if err := os.MkdirAll(parked, 0o755); err != nil {
+		return fmt.Errorf("buffer: park reader %s: %w", name, err)
+	}
+	if err := writeCursor(parked, name, acked); err != nil {
+		return fmt.Errorf("buffer: park reader %s: %w", name, err)
+	}
+	if err := syncDir(parked); err != nil {
+		return fmt.Errorf("buffer: park reader %s: %w", name, err)
+	}
+	return b.RemoveReader(name)
+}
+
+// parkedDir holds the cursors of parked readers, inside the cursor directory (Open loads only
+// the regular files there).
+const parkedDir = "parked"
+
+// unparkLocked returns the parked cursor of name mapped into the retained segments and
+// removes it (the caller writes the reader's own cursor); Position{} when there is none.
+// Caller holds b.mu.
+func (b *Buffer) unparkLocked(name string) Position {
+	file := filepath.Join(b.curDir, parkedDir, cursorFileName(name))
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Position{}
+	}
+	_ = os.Remove(file)
+	p, err := decodeCursor(data)
+	if err != nil {
+		return Position{}
+	}
+	return b.normalizeCursor(name, p)
 }
 
 // Name is the reader's name.

@@ -44,6 +44,13 @@ type BufferConfig struct {
 type KubernetesConfig struct {
 	Enabled    bool   `yaml:"enabled"`
 	Kubeconfig string `yaml:"kubeconfig"`
+	// Labels and Annotations are the pod label and annotation keys records carry (globs;
+	// "*" is every key). Labels default to all; annotations to none.
+	Labels      []string `yaml:"labels"`
+	Annotations []string `yaml:"annotations"`
+	// WaitForPod bounds how long a new log file's records wait for its pod to reach the
+	// watch's cache before they go out with the log path's fields.
+	WaitForPod Duration `yaml:"wait_for_pod"`
 }
 
 // InputConfig holds the keys of every input type; Validate rejects keys that do not belong to
@@ -63,6 +70,8 @@ type InputConfig struct {
 	MaxOpenFiles int      `yaml:"max_open_files"` // bound on open descriptors
 	// Ignore files whose last write is older than this at discovery (0 = never).
 	IgnoreOlder Duration `yaml:"ignore_older"`
+	// RateLimit bounds what one container's log may ship; pods override it by annotation.
+	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	// Multiline joins stack traces and other multi-line records per container stream.
 	Multiline MultilineConfig `yaml:"multiline"`
 	// DetectLevel fills fields.level from a plain-text line's level prefix (ERROR, [warn],
@@ -90,6 +99,16 @@ type InputConfig struct {
 	FrameTimeout          Duration `yaml:"frame_timeout"`
 	MaxConnectionsPerPeer int      `yaml:"max_connections_per_peer"`
 	MaxBufferedBytes      Size     `yaml:"max_buffered_bytes"`
+}
+
+// RateLimitConfig is a per-container token bucket. Zero rates mean no limit. Over the limit,
+// the container's files are read later (backpressure on those files only) while their unread
+// bytes stay within MaxLag; past it, the excess is read and dropped, counted.
+type RateLimitConfig struct {
+	Lines  int      `yaml:"lines"`   // lines (records) per second
+	Bytes  Size     `yaml:"bytes"`   // message bytes per second
+	Burst  Duration `yaml:"burst"`   // how much unused rate may accumulate (default 1s)
+	MaxLag Size     `yaml:"max_lag"` // unread bytes a limited file may fall behind before dropping (default 64MiB)
 }
 
 // MultilineConfig is the tail input's multiline stage (collector/multiline.Config).
@@ -124,7 +143,8 @@ type TLSConfig struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// RouteConfig sends records that match to the named sinks; first match wins.
+// RouteConfig sends records that match to the named sinks; first match wins. An empty
+// list (sinks: []) drops what matches, counted; a missing one is an error.
 type RouteConfig struct {
 	Match RouteMatch `yaml:"match"`
 	Sinks []string   `yaml:"sinks"`
@@ -132,12 +152,25 @@ type RouteConfig struct {
 
 // RouteMatch fields are globs (path.Match syntax); empty matches anything.
 type RouteMatch struct {
-	Input     string            `yaml:"input"`
-	Namespace string            `yaml:"namespace"`
-	Pod       string            `yaml:"pod"`
-	Container string            `yaml:"container"`
-	Labels    map[string]string `yaml:"labels"`
+	Input     string     `yaml:"input"`
+	Namespace string     `yaml:"namespace"`
+	Pod       string     `yaml:"pod"`
+	Container string     `yaml:"container"`
+	Workload  string     `yaml:"workload"` // the Deployment, CronJob, StatefulSet... (from the watch)
+	Stream    string     `yaml:"stream"`   // stdout | stderr | app
+	Labels    LabelMatch `yaml:"labels"`
 }
+
+// LabelMatch is a route's condition on pod labels: a map of key -> value glob
+// ({app: cart, tier: "web*"}), or a string in kubectl -l selector syntax
+// ("app=cart,tier in (web,api),!canary").
+type LabelMatch struct {
+	Globs    map[string]string
+	Selector string
+}
+
+// Empty reports whether the route says nothing about labels.
+func (l LabelMatch) Empty() bool { return len(l.Globs) == 0 && l.Selector == "" }
 
 // SinkConfig holds the keys of every sink type.
 type SinkConfig struct {
@@ -154,6 +187,12 @@ type SinkConfig struct {
 
 	LogGroup  string `yaml:"log_group"`
 	LogStream string `yaml:"log_stream"`
+
+	// cloudwatch
+	MessageFormat string            `yaml:"message_format"`  // line | envelope
+	MaxEventBytes Size              `yaml:"max_event_bytes"` // message UTF-8 bytes + 26; default 1MiB
+	RetentionDays int               `yaml:"retention_days"`  // on groups the sink creates
+	LogGroupTags  map[string]string `yaml:"log_group_tags"`  // on groups the sink creates
 
 	// pubsub
 	OrderingKey     string   `yaml:"ordering_key"`      // template, e.g. "{namespace}/{pod}"

@@ -99,6 +99,22 @@ func TestConfigTable(t *testing.T) {
 	f("unknown resources key", base+"metrics: {pod_resources: {cgroups: true}}\n", `unknown field "cgroups"`)
 	f("syntax", base+"inputs: [\n", "c.yaml:3:")
 	f("duplicate key", base+"inputs: []\n", `c.yaml:3: mapping key "inputs" already defined`)
+	two := "inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: a, type: stdout}, {name: b, type: stdout}]\n"
+	f("route selector", two+"routes:\n  - {match: {labels: 'app in (cart,web),!canary'}, sinks: [a]}\n", "")
+	f("route label globs", two+"routes:\n  - {match: {labels: {app: 'cart*'}, workload: 'api-*', stream: stderr}, sinks: [a]}\n", "")
+	f("route drops", two+"routes:\n  - {match: {namespace: 'kube-*'}, sinks: []}\n", "")
+	f("route bad selector", two+"routes:\n  - match: {labels: 'app in (cart'}\n    sinks: [a]\n", `c.yaml:4: labels: bad selector "app in (cart"`)
+	f("route unknown sink", two+"routes:\n  - match: {namespace: x}\n    sinks: [a, c]\n", `c.yaml:5: routes[0].sinks: no sink is named "c"`)
+	f("route without sinks", two+"routes:\n  - match: {namespace: x}\n", `routes[0].sinks: missing (list the sinks, or sinks: [] to drop what matches)`)
+	f("route bad stream", two+"routes:\n  - match: {stream: both}\n    sinks: [a]\n", `c.yaml:4: routes[0].match: stream "both" is not one of stdout, stderr, app`)
+	f("workload without watch", two+"kubernetes: {enabled: false}\nroutes:\n  - match: {workload: x}\n    sinks: [a]\n", "workloads come from the Kubernetes watch")
+	f("rate limit", "inputs: [{name: p, type: tail, paths: [/x/*.log], rate_limit: {lines: 500, bytes: 1MiB, burst: 2s, max_lag: 32MiB}}]\nsinks: [{name: s, type: stdout}]\n", "")
+	f("negative rate limit", "inputs:\n  - {name: p, type: tail, paths: [/x/*.log], rate_limit: {lines: -1}}\nsinks: [{name: s, type: stdout}]\n", `c.yaml:2: input "p": rate_limit: lines and bytes must not be negative`)
+	f("rate limit on forward", "inputs: [{name: f, type: forward, listen: '127.0.0.1:0', rate_limit: {lines: 5}}]\nsinks: [{name: s, type: stdout}]\n", "key rate_limit does not apply to type forward")
+	f("kubernetes keys", base+"kubernetes: {labels: [app, 'app.kubernetes.io/*'], annotations: [team], wait_for_pod: 5s}\n", "")
+	f("bad label pattern", base+"kubernetes:\n  labels: ['[app']\n", `c.yaml:4: kubernetes.labels: bad pattern "[app"`)
+	f("bad annotation pattern", base+"kubernetes:\n  annotations: ['']\n", `c.yaml:4: kubernetes.annotations: bad pattern ""`)
+	f("long wait", base+"kubernetes:\n  wait_for_pod: 5m\n", `c.yaml:4: kubernetes.wait_for_pod: 5m0s is not between 0 and 1m`)
 
 	tail := func(keys string) string {
 		return "inputs:\n  - name: p\n    type: tail\n    paths: [/x/*.log]\n" + keys + "sinks: [{name: s, type: stdout}]\n"
@@ -137,6 +153,26 @@ func TestConfigTable(t *testing.T) {
 	f("forward limit on tail", "sinks: [{name: s, type: stdout}]\ninputs: [{name: p, type: tail, paths: [/x/*.log], frame_timeout: 1s}]\n", "key frame_timeout does not apply to type tail")
 	f("pprof", base+"metrics: {listen: '127.0.0.1:2020', pprof: true}\n", "")
 	f("pprof without listen", base+"metrics: {listen: '', pprof: true}\n", "metrics.pprof: needs metrics.listen")
+}
+
+func TestKubernetesDefaults(t *testing.T) {
+	cfg, err := ParseConfig("c.yaml", []byte("inputs: [{name: p, type: tail, paths: [/x/*.log]}]\nsinks: [{name: s, type: stdout}]\n"),
+		LoadOptions{Getenv: func(k string) string {
+			if k == "NODE_NAME" {
+				return "node-from-env"
+			}
+			return ""
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Kubernetes
+	if !k.Enabled || len(k.Labels) != 1 || k.Labels[0] != "*" || len(k.Annotations) != 0 || k.WaitForPod.D() != 2*time.Second {
+		t.Errorf("kubernetes defaults %+v", k)
+	}
+	if cfg.NodeName != "node-from-env" {
+		t.Errorf("node_name %q: want $NODE_NAME when the key is absent", cfg.NodeName)
+	}
 }
 
 func TestCheckPaths(t *testing.T) {
@@ -223,7 +259,7 @@ func TestRouter(t *testing.T) {
 	r, err := NewRouter([]RouteConfig{
 		{Match: RouteMatch{Input: "apps"}, Sinks: []string{"pubsub"}},
 		{Match: RouteMatch{Input: "pods", Namespace: "kube-*"}, Sinks: []string{"logging"}},
-		{Match: RouteMatch{Labels: map[string]string{"team": "pay*"}}, Sinks: []string{"pubsub", "logging"}},
+		{Match: RouteMatch{Labels: LabelMatch{Globs: map[string]string{"team": "pay*"}}}, Sinks: []string{"pubsub", "logging"}},
 	}, []string{"local", "pubsub", "logging"})
 	if err != nil {
 		t.Fatal(err)
@@ -244,5 +280,65 @@ func TestRouter(t *testing.T) {
 	}
 	if _, err := NewRouter([]RouteConfig{{Sinks: []string{"nope"}}}, []string{"a"}); err == nil {
 		t.Error("unknown sink accepted")
+	}
+}
+
+// TestRouterMatches: first match wins, on input, namespace glob, labels as globs or as a
+// kubectl -l selector, workload, container and stream; sinks: [] drops.
+func TestRouterMatches(t *testing.T) {
+	r, err := NewRouter([]RouteConfig{
+		{Match: RouteMatch{Namespace: "kube-*", Stream: "stderr"}, Sinks: []string{"alerts"}},
+		{Match: RouteMatch{Namespace: "kube-*"}, Sinks: []string{}},
+		{Match: RouteMatch{Labels: LabelMatch{Selector: "app in (cart,checkout),tier!=db,!canary"}}, Sinks: []string{"shop"}},
+		{Match: RouteMatch{Workload: "batch-*", Container: "main"}, Sinks: []string{"batch"}},
+		{Match: RouteMatch{Input: "apps"}, Sinks: []string{"shop", "batch"}},
+	}, []string{"alerts", "shop", "batch", "rest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(input string, k *Kube, st Stream, want uint64) {
+		t.Helper()
+		if got := r.RouteStream(NewSource(1, input, k), st); got != want {
+			t.Errorf("%s %+v %v: %b, want %b", input, k, st, got, want)
+		}
+	}
+	sys := &Kube{Namespace: "kube-system", Pod: "coredns-1", Container: "coredns"}
+	f("pods", sys, StreamStderr, 0b0001)
+	f("pods", sys, StreamStdout, RouteDrop) // the drop route, after the stderr one
+	cart := func(l map[string]string) *Kube { return &Kube{Namespace: "shop", Labels: l} }
+	f("pods", cart(map[string]string{"app": "cart", "tier": "web"}), StreamStdout, 0b0010)
+	f("pods", cart(map[string]string{"app": "checkout"}), StreamStdout, 0b0010)
+	f("pods", cart(map[string]string{"app": "cart", "tier": "db"}), StreamStdout, 0)
+	f("pods", cart(map[string]string{"app": "cart", "canary": "1"}), StreamStdout, 0)
+	f("pods", cart(map[string]string{"app": "search"}), StreamStdout, 0)
+	f("pods", &Kube{Namespace: "jobs", Workload: "batch-nightly", WorkloadKind: "CronJob", Container: "main"}, StreamStdout, 0b0100)
+	f("pods", &Kube{Namespace: "jobs", Workload: "batch-nightly", Container: "sidecar"}, StreamStdout, 0)
+	f("apps", &Kube{Node: "n1"}, StreamApp, 0b0110)
+	f("apps", nil, StreamApp, 0b0110)
+	// A version 1 frame has no per-record mask: its records go where any stream of the
+	// source may go, never to "drop".
+	if got := r.Route(NewSource(1, "pods", sys)); got != 0b0001 {
+		t.Errorf("Route = %b", got)
+	}
+	if _, err := NewRouter([]RouteConfig{{Match: RouteMatch{Labels: LabelMatch{Selector: "app in (a"}}, Sinks: []string{"a"}}}, []string{"a"}); err == nil {
+		t.Error("bad selector accepted")
+	}
+	if _, err := NewRouter([]RouteConfig{{Match: RouteMatch{Stream: "both"}, Sinks: []string{"a"}}}, []string{"a"}); err == nil {
+		t.Error("bad stream accepted")
+	}
+}
+
+// TestCheckBufferFitsVolume: check refuses a buffer.max_bytes larger than the volume that
+// holds data_dir, at the key's line.
+func TestCheckBufferFitsVolume(t *testing.T) {
+	dir := t.TempDir()
+	y := "data_dir: " + dir + "/data\nbuffer:\n  max_bytes: 1000TiB\ninputs: [{name: p, type: tail, paths: [" + dir + "/*.log]}]\nsinks: [{name: s, type: stdout}]\n"
+	_, err := ParseConfig("c.yaml", []byte(y), LoadOptions{CheckPaths: true})
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: buffer.max_bytes: 1099511627776000 bytes do not fit the volume of "+dir) {
+		t.Fatalf("err = %v", err)
+	}
+	ok := strings.Replace(y, "1000TiB", "256MiB", 1)
+	if _, err := ParseConfig("c.yaml", []byte(ok), LoadOptions{CheckPaths: true}); err != nil {
+		t.Fatalf("a buffer that fits: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -34,7 +35,7 @@ func DefaultConfig() Config {
 			Sync:         SyncMode(200 * time.Millisecond),
 			WhenFull:     "block",
 		},
-		Kubernetes: KubernetesConfig{Enabled: true},
+		Kubernetes: KubernetesConfig{Enabled: true, Labels: []string{"*"}, WaitForPod: Duration(2 * time.Second)},
 	}
 }
 
@@ -159,6 +160,9 @@ func ParseConfig(file string, data []byte, opts LoadOptions) (*Config, error) {
 	cfg := DefaultConfig()
 	if err := decodeYAML(expanded, &cfg); err != nil {
 		return nil, ConfigErrors{yamlError(file, err)}
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = getenv("NODE_NAME") // the DaemonSet sets it from spec.nodeName
 	}
 	if cfg.NodeName == "" {
 		cfg.NodeName, _ = os.Hostname()
@@ -292,10 +296,12 @@ func (v *validator) config(c *Config) {
 		v.errorf("$.data_dir", "data_dir: must not be empty")
 	} else if v.checkPaths {
 		v.writableDir("$.data_dir", "data_dir", c.DataDir)
+		v.bufferFits(c)
 	}
 	if c.ShutdownTimeout <= 0 {
 		v.errorf("$.shutdown_timeout", "shutdown_timeout: must be positive")
 	}
+	v.kubernetes(&c.Kubernetes)
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			v.errorf("$.metrics.listen", "metrics.listen: %v", err)
@@ -356,8 +362,8 @@ func (v *validator) config(c *Config) {
 	}
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("$.routes[%d]", i)
-		if len(r.Sinks) == 0 {
-			v.errorf(p, "routes[%d].sinks: at least one sink is needed", i)
+		if r.Sinks == nil {
+			v.errorf(p, "routes[%d].sinks: missing (list the sinks, or sinks: [] to drop what matches)", i)
 		}
 		for j, s := range r.Sinks {
 			if !sinks[s] {
@@ -372,9 +378,16 @@ func (v *validator) config(c *Config) {
 				v.errorf(p+".match", "routes[%d].match: bad pattern %q: %v", i, pat, err)
 			}
 		}
-		if len(r.Match.Labels) > 0 && !c.Kubernetes.Enabled {
-			// Without the watch no record has labels: the route would match nothing, silently.
+		// Without the watch no record has labels or a workload: the route would match
+		// nothing, silently.
+		if !r.Match.Labels.Empty() && !c.Kubernetes.Enabled {
 			v.errorf(p+".match.labels", "routes[%d].match.labels: pod labels come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
+		if r.Match.Workload != "" && !c.Kubernetes.Enabled {
+			v.errorf(p+".match.workload", "routes[%d].match.workload: workloads come from the Kubernetes watch, which kubernetes.enabled: false turns off", i)
+		}
+		if _, err := parseStream(r.Match.Stream); err != nil {
+			v.errorf(p+".match.stream", "routes[%d].match: %v", i, err)
 		}
 	}
 }
@@ -382,14 +395,15 @@ func (v *validator) config(c *Config) {
 // keysByType lists the keys each input or sink type accepts besides name and type.
 var keysByType = map[string][]string{
 	"tail": {"paths", "exclude", "format", "read_from", "max_line_bytes", "parse_json", "poll_interval", "max_open_files", "ignore_older",
-		"multiline", "detect_level", "filters", "redact"},
+		"rate_limit", "multiline", "detect_level", "filters", "redact"},
 	"forward": {"listen", "socket", "socket_mode", "socket_group", "shared_key", "tls", "max_chunk_bytes", "max_connections", "idle_timeout",
 		"handshake_timeout", "frame_timeout", "max_connections_per_peer", "max_buffered_bytes", "filters", "redact"},
 	"file":          {"path", "max_in_flight", "batch_delay"},
 	"stdout":        {"max_in_flight", "batch_delay"},
 	"pubsub":        {"project", "topic", "endpoint", "insecure", "max_in_flight", "batch_delay", "ordering_key", "max_message_bytes", "oversize", "publish_timeout", "compression"},
 	"cloud_logging": {"project", "log_id", "endpoint", "insecure", "max_in_flight", "batch_delay", "location", "cluster_name", "stdout_severity", "stderr_severity", "future_timestamp", "oversize", "max_entry_bytes", "max_entries_per_request", "request_timeout", "permission_retry"},
-	"cloudwatch":    {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay", "oversize"},
+	"cloudwatch": {"region", "log_group", "log_stream", "endpoint", "insecure", "max_in_flight", "batch_delay",
+		"message_format", "max_event_bytes", "oversize", "retention_days", "log_group_tags", "request_timeout"},
 }
 
 // foreignKeys returns the yaml keys set (non-zero) in v that typ does not accept.
@@ -434,6 +448,8 @@ func (v *validator) input(p string, in *InputConfig) {
 				if dir := globBase(g); dir != "" {
 					if _, err := os.Stat(dir); err != nil {
 						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q: %v", label, g, err)
+					} else if err := accessible(dir, false); err != nil {
+						v.errorf(fmt.Sprintf("%s.paths[%d]", p, j), "%s: directory of %q is not readable: %v", label, g, err)
 					}
 				}
 			}
@@ -446,6 +462,9 @@ func (v *validator) input(p string, in *InputConfig) {
 		}
 		if in.MaxLineBytes < 1024 {
 			v.errorf(p+".max_line_bytes", "%s: max_line_bytes must be at least 1KiB", label)
+		}
+		if rl := in.RateLimit; rl.Lines < 0 || rl.Bytes < 0 {
+			v.errorf(p+".rate_limit", "%s: rate_limit: lines and bytes must not be negative", label)
 		}
 		if in.MaxOpenFiles < 1 {
 			v.errorf(p+".max_open_files", "%s: max_open_files must be positive", label)
@@ -552,6 +571,9 @@ func (v *validator) sink(p string, s *SinkConfig) {
 	if s.Type == "cloud_logging" {
 		v.cloudLogging(p, label, s)
 	}
+	if s.Type == "cloudwatch" {
+		v.cloudwatch(p, label, s)
+	}
 	if s.MaxInFlight < 0 {
 		v.errorf(p+".max_in_flight", "%s: max_in_flight must not be negative", label)
 	}
@@ -590,6 +612,22 @@ func globBase(pattern string) string {
 	return dir
 }
 
+// cloudwatchRetentionDays are the values PutRetentionPolicy accepts.
+var cloudwatchRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// cloudwatch checks the keys only a cloudwatch sink has (the limits are the PutLogEvents API's).
+func (v *validator) cloudwatch(p, label string, s *SinkConfig) {
+	if s.MessageFormat != "" && s.MessageFormat != "line" && s.MessageFormat != "envelope" {
+		v.errorf(p+".message_format", "%s: message_format %q is not one of line, envelope", label, s.MessageFormat)
+	}
+	if s.MaxEventBytes != 0 && (s.MaxEventBytes < 1024 || s.MaxEventBytes > 1<<20) {
+		v.errorf(p+".max_event_bytes", "%s: max_event_bytes must be between 1KiB and 1MiB (the PutLogEvents event limit)", label)
+	}
+	if s.RetentionDays != 0 && !slices.Contains(cloudwatchRetentionDays, s.RetentionDays) {
+		v.errorf(p+".retention_days", "%s: retention_days %d is not one CloudWatch Logs accepts (%v)", label, s.RetentionDays, cloudwatchRetentionDays)
+	}
+}
+
 // cloudLogging checks the cloud_logging keys (project, location and cluster_name may be left to
 // the GCE metadata server; log_id empty is GKE's stdout/stderr naming).
 func (v *validator) cloudLogging(p, label string, s *SinkConfig) {
@@ -612,6 +650,8 @@ func (v *validator) writableDir(p, label, dir string) {
 		if err == nil {
 			if !fi.IsDir() {
 				v.errorf(p, "%s: %s is not a directory", label, d)
+			} else if err := accessible(d, true); err != nil {
+				v.errorf(p, "%s: %s is not writable: %v", label, d, err)
 			}
 			return
 		}
@@ -625,6 +665,44 @@ func (v *validator) writableDir(p, label, dir string) {
 		}
 		if d == filepath.Dir(d) {
 			return
+		}
+	}
+}
+
+// bufferFits reports a buffer.max_bytes larger than the volume that will hold data_dir (its
+// nearest existing directory): the buffer could never reach its bound, and the disk would
+// fill first.
+func (v *validator) bufferFits(c *Config) {
+	d := c.DataDir
+	for {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		d = filepath.Dir(d)
+	}
+	size, ok := volumeSize(d)
+	if ok && int64(c.Buffer.MaxBytes) > size {
+		v.errorf("$.buffer.max_bytes", "buffer.max_bytes: %d bytes do not fit the volume of %s (%d bytes)", int64(c.Buffer.MaxBytes), d, size)
+	}
+}
+
+func (v *validator) kubernetes(k *KubernetesConfig) {
+	for i, p := range k.Labels {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			v.errorf(fmt.Sprintf("$.kubernetes.labels[%d]", i), "kubernetes.labels: bad pattern %q", p)
+		}
+	}
+	for i, p := range k.Annotations {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			v.errorf(fmt.Sprintf("$.kubernetes.annotations[%d]", i), "kubernetes.annotations: bad pattern %q", p)
+		}
+	}
+	if k.WaitForPod < 0 || k.WaitForPod > Duration(time.Minute) {
+		v.errorf("$.kubernetes.wait_for_pod", "kubernetes.wait_for_pod: %s is not between 0 and 1m", time.Duration(k.WaitForPod))
+	}
+	if v.checkPaths && k.Kubeconfig != "" {
+		if _, err := os.Stat(k.Kubeconfig); err != nil {
+			v.errorf("$.kubernetes.kubeconfig", "kubernetes.kubeconfig: %v", err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // valueError is a bad scalar value, with the line of its node.
@@ -121,4 +122,25 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return int64(v), nil
+}
+
+func (l *LabelMatch) UnmarshalYAML(node ast.Node) error {
+	line := 0
+	if tok := node.GetToken(); tok != nil && tok.Position != nil {
+		line = tok.Position.Line
+	}
+	var m map[string]string
+	if err := yaml.NodeToValue(node, &m); err == nil {
+		l.Globs, l.Selector = m, ""
+		return nil
+	}
+	var sel string
+	if err := yaml.NodeToValue(node, &sel); err != nil {
+		return &valueError{line: line, msg: "labels: want a map of label globs or a selector string (app=cart,tier in (web,api))"}
+	}
+	if _, err := labels.Parse(sel); err != nil {
+		return &valueError{line: line, msg: fmt.Sprintf("labels: bad selector %q: %v", sel, err)}
+	}
+	l.Globs, l.Selector = nil, sel
+	return nil
 }

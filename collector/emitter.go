@@ -28,7 +28,7 @@ type PodSeries interface {
 type sourceStats struct {
 	mu           sync.Mutex
 	kubeVersion  uint32
-	route        uint64
+	route        [StreamApp + 1]uint64    // per stream; RouteDrop: a route drops them
 	hasPod       bool                     // the metadata names a pod, and pod metrics are on
 	series       [StreamApp + 1]PodSeries // acquired with each stream's first record
 	refusedUntil int64                    // unix nanos; the exporter's budget refused a series
@@ -79,6 +79,7 @@ func (e *inputEmitter) account(b *Batch, enc *frameEncoder) (routed int, size ui
 	var (
 		cur          PodSeries
 		lines, bytes uint64
+		dropped      int
 	)
 	flush := func() {
 		if cur != nil && lines > 0 {
@@ -97,13 +98,20 @@ func (e *inputEmitter) account(b *Batch, enc *frameEncoder) (routed int, size ui
 			lastSrc, lastStream = r.Source, r.Stream
 			st = e.p.stats(r.Source)
 			cur = nil
-			if st != nil && st.route != 0 {
+			if st != nil && int(r.Stream) < len(st.route) && st.route[r.Stream] != 0 {
 				cur = e.p.series(r.Source, st, r.Stream)
 			}
 		}
 		mask := allSinks
-		if st != nil {
-			mask = st.route
+		if st != nil && int(r.Stream) < len(st.route) {
+			mask = st.route[r.Stream]
+		}
+		if mask == RouteDrop {
+			mask = 0
+			dropped++
+			if cur != nil {
+				cur.AddDropped("route", 1)
+			}
 		}
 		enc.masks[i] = mask
 		if mask == 0 {
@@ -115,7 +123,10 @@ func (e *inputEmitter) account(b *Batch, enc *frameEncoder) (routed int, size ui
 		size += uint64(len(r.Message))
 	}
 	flush()
-	if n := len(b.Records) - routed; n > 0 {
+	if dropped > 0 {
+		e.p.metrics.RouteDropped.WithLabelValues(e.input).Add(float64(dropped))
+	}
+	if n := len(b.Records) - routed - dropped; n > 0 {
 		e.p.metrics.InputErrors.WithLabelValues(e.input, "unrouted").Add(float64(n))
 	}
 	return routed, size

@@ -8,6 +8,8 @@ type Metrics struct {
 	InputRecords        *prometheus.CounterVec   // tailgate_input_records_total{input}
 	InputBytes          *prometheus.CounterVec   // tailgate_input_bytes_total{input}
 	InputErrors         *prometheus.CounterVec   // tailgate_input_errors_total{input,reason}
+	RouteDropped        *prometheus.CounterVec   // tailgate_route_dropped_total{input}
+	ConfigReloads       *prometheus.CounterVec   // tailgate_config_reloads_total{result}
 	InputRedactions     *prometheus.CounterVec   // tailgate_input_redactions_total{input}
 	TailLagBytes        *prometheus.GaugeVec     // tailgate_tail_lag_bytes{input}
 	TailOpenFiles       *prometheus.GaugeVec     // tailgate_tail_open_files{input}
@@ -41,6 +43,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		InputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailgate_input_errors_total", Help: "Bad input seen by an input (garbage lines, malformed frames, cut records), by reason.",
 		}, []string{"input", "reason"}),
+		RouteDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_route_dropped_total", Help: "Records dropped on purpose by a route with sinks: [].",
+		}, []string{"input"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tailgate_config_reloads_total",
+			Help: "Config reloads (SIGHUP, a change of the config file), by result (success, failure: the running config stays).",
+		}, []string{"result"}),
 		InputRedactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tailgate_input_redactions_total", Help: "Redact rules that matched a record's message or fields, by input.",
 		}, []string{"input"}),
@@ -80,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"sink"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.InputRedactions, m.TailLagBytes, m.TailOpenFiles,
+		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.InputRedactions, m.RouteDropped, m.ConfigReloads, m.TailLagBytes, m.TailOpenFiles,
 			m.ForwardConnections, m.ForwardClosed, m.SinkRecords, m.SinkRequestDuration, m.SinkOversize,
 			m.DeadLetterRecords, m.DeadLetterBytes, m.DeadLetterDropped)
 	}

@@ -102,9 +102,11 @@ func NewPipeline(opts PipelineOptions) (*Pipeline, error) {
 	}
 	for _, name := range buf.Readers() {
 		if !configured[name] {
-			p.log.Warn("removing buffer cursor of a sink no longer configured", "sink", name)
-			if err := buf.RemoveReader(name); err != nil {
-				p.log.Error("remove stale cursor", "sink", name, "err", err)
+			// Parked, not deleted: it holds no segment any more, and the sink configured
+			// again resumes at its cursor while those frames are still retained.
+			p.log.Warn("parking the buffer cursor of a sink no longer configured", "sink", name)
+			if err := buf.ParkReader(name); err != nil {
+				p.log.Error("park cursor", "sink", name, "err", err)
 			}
 		}
 	}
@@ -208,7 +210,7 @@ func (p *Pipeline) stats(s *Source) *sourceStats {
 	if ss.kubeVersion == v.version && ss.kubeVersion != 0 {
 		return ss
 	}
-	ss.route = p.router.Route(s)
+	ss.route = p.router.RouteStreams(s)
 	ss.hasPod = p.pods != nil && v.kube != nil && v.kube.Pod != ""
 	ss.kubeVersion = v.version
 	return ss

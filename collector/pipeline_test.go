@@ -220,6 +220,28 @@ func TestPipelineRoutes(t *testing.T) {
 	}
 }
 
+// TestPipelineRouteDrops: a route with sinks: [] drops its records, counted as dropped by a
+// route (not as unrouted) and in the pod's dropped series.
+func TestPipelineRouteDrops(t *testing.T) {
+	a := &fakeSink{name: "a"}
+	p := newTestPipeline(t, t.TempDir(), []Sink{a}, []RouteConfig{
+		{Match: RouteMatch{Namespace: "noisy"}, Sinks: []string{}},
+		{Match: RouteMatch{}, Sinks: []string{"a"}},
+	}, prometheus.NewRegistry())
+	p.Start(context.Background())
+	em := p.Emitter("pods")
+	emitN(t, em, NewSource(1, "pods", &Kube{Namespace: "noisy", Pod: "x", Container: "c"}), 0, 7, "")
+	emitN(t, em, NewSource(2, "pods", &Kube{Namespace: "shop", Pod: "y", Container: "c"}), 10, 3, "")
+	waitFor(t, "routed records", func() bool { return len(a.messages()) == 3 })
+	p.Stop(context.Background())
+	if got := testutil.ToFloat64(p.metrics.RouteDropped.WithLabelValues("pods")); got != 7 {
+		t.Errorf("route dropped = %v, want 7", got)
+	}
+	if got := testutil.ToFloat64(p.metrics.InputErrors.WithLabelValues("pods", "unrouted")); got != 0 {
+		t.Errorf("unrouted = %v, want 0", got)
+	}
+}
+
 func TestPipelineStopKeepsUnsentForNextStart(t *testing.T) {
 	dir := t.TempDir()
 	block := make(chan struct{})

@@ -51,9 +51,10 @@ type sinkRunner struct {
 
 	// Partial batches by destination key, and in the order they were opened (oldest first;
 	// dispatched ones are skipped lazily).
-	open   map[string]*pendingBatch
-	order  []*pendingBatch
-	keyBuf []byte
+	open      map[string]*pendingBatch
+	order     []*pendingBatch
+	openBytes int // cost of the records in open batches
+	keyBuf    []byte
 	// readPos is the end of the last frame read (runUntil stops there).
 	readPos buffer.Position
 	// take, when set, decides per frame whether its records are sent (a replay's filter);
@@ -74,8 +75,11 @@ type routeCache struct {
 	ok      bool
 }
 
-// defaultMaxOpenKeys bounds the partial batches a Keyer sink keeps open.
-const defaultMaxOpenKeys = 256
+// Defaults bounding the partial batches a Keyer sink keeps open.
+const (
+	defaultMaxOpenKeys  = 256
+	defaultMaxOpenBytes = 8 << 20
+)
 
 func newSinkRunner(p *Pipeline, s Sink, idx int) (*sinkRunner, error) {
 	rd, err := p.buf.Reader(s.Name())
@@ -110,6 +114,9 @@ func newRunner(s Sink, rd *buffer.Reader, m *Metrics, log *slog.Logger, dlq *dea
 	}
 	if l.MaxOpenKeys <= 0 {
 		l.MaxOpenKeys = defaultMaxOpenKeys
+	}
+	if l.MaxOpenBytes <= 0 {
+		l.MaxOpenBytes = max(defaultMaxOpenBytes, 2*l.MaxBytes)
 	}
 	cost := l.RecordCost
 	if cost == nil {
@@ -214,6 +221,16 @@ func (r *sinkRunner) runUntil(ctx context.Context, drain <-chan struct{}, stop *
 		draining bool
 	)
 	defer r.inFlight.Wait()
+	// The drain channel as a context, so next can watch it without a goroutine per frame.
+	drainCtx, drained := context.WithCancel(context.Background())
+	defer drained()
+	go func() {
+		select {
+		case <-drain:
+			drained()
+		case <-drainCtx.Done():
+		}
+	}()
 	for {
 		if !draining {
 			select {
@@ -225,7 +242,10 @@ func (r *sinkRunner) runUntil(ctx context.Context, drain <-chan struct{}, stop *
 		var wait time.Duration
 		switch oldest := r.oldest(); {
 		case oldest != nil:
-			wait = max(time.Until(oldest.deadline), -1)
+			// next blocks without a timer on 0: a deadline reached is -1, "now".
+			if wait = time.Until(oldest.deadline); wait <= 0 {
+				wait = -1
+			}
 		case draining:
 			wait = drainPoll
 		}
@@ -233,7 +253,11 @@ func (r *sinkRunner) runUntil(ctx context.Context, drain <-chan struct{}, stop *
 			r.flushOpen(ctx, time.Time{})
 			return
 		}
-		f, err := r.next(ctx, wait, drain)
+		var watch context.Context
+		if !draining {
+			watch = drainCtx
+		}
+		f, err := r.next(ctx, wait, watch)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -416,6 +440,14 @@ func (r *sinkRunner) addFitting(ctx context.Context, rec *Record, tf *trackedFra
 		r.order = append(r.order, b)
 	}
 	b.add(rec, cost, tf, &r.tracker)
+	r.openBytes += cost
+	for r.openBytes > r.limits.MaxOpenBytes {
+		o := r.oldest()
+		if o == nil || o == b && len(r.open) == 1 {
+			break // one batch open: MaxBytes bounds it
+		}
+		r.dispatch(ctx, o)
+	}
 }
 
 // oldest returns the open batch opened first, or nil.
@@ -444,8 +476,10 @@ func (r *sinkRunner) flushOpen(ctx context.Context, cutoff time.Time) {
 var errDrain = errors.New("drain requested")
 
 // next returns the next frame. With wait > 0 it gives up after wait (DeadlineExceeded); with
-// wait == 0 it blocks until a frame arrives or drain is closed (errDrain).
-func (r *sinkRunner) next(ctx context.Context, wait time.Duration, drain <-chan struct{}) (buffer.Frame, error) {
+// wait == 0 it waits for a frame. Either way it gives up when drain (nil once draining: a
+// context done when the drain channel closes) is done (errDrain), so a partial batch with a
+// long MaxDelay does not hold a shutdown back.
+func (r *sinkRunner) next(ctx context.Context, wait time.Duration, drain context.Context) (buffer.Frame, error) {
 	if wait < 0 {
 		return buffer.Frame{}, context.DeadlineExceeded
 	}
@@ -454,14 +488,10 @@ func (r *sinkRunner) next(ctx context.Context, wait time.Duration, drain <-chan 
 	if wait > 0 {
 		t := time.AfterFunc(wait, func() { cancel(context.DeadlineExceeded) })
 		defer t.Stop()
-	} else {
-		go func() {
-			select {
-			case <-drain:
-				cancel(errDrain)
-			case <-nctx.Done():
-			}
-		}()
+	}
+	if drain != nil {
+		stop := context.AfterFunc(drain, func() { cancel(errDrain) })
+		defer stop()
 	}
 	f, err := r.reader.Next(nctx)
 	if err != nil && ctx.Err() == nil && nctx.Err() != nil {
@@ -493,6 +523,7 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 		return
 	}
 	b.dispatched = true
+	r.openBytes -= b.bytes
 	if r.open[b.key] == b {
 		delete(r.open, b.key)
 	}

@@ -265,3 +265,39 @@ func TestRecordIDPart(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxOpenBytesSendsTheOldest: with many keys and a long MaxDelay, the partial batches held
+// open are bounded by MaxOpenBytes (they pin buffer frames in memory): the oldest goes first,
+// and every record still arrives once.
+func TestMaxOpenBytesSendsTheOldest(t *testing.T) {
+	cost := func(*Record) int { return 100 }
+	sink := &keyedSink{fakeSink{name: "cw", limits: Limits{MaxRecords: 1000, MaxBytes: 1 << 20, MaxDelay: time.Hour,
+		MaxOpenBytes: 1000, RecordCost: cost}}}
+	p := newTestPipeline(t, t.TempDir(), []Sink{sink}, nil, nil)
+	p.Start(context.Background())
+	var srcs []*Source
+	for i := range 10 {
+		srcs = append(srcs, NewSource(uint64(i+1), "pods", &Kube{Namespace: "ns", Pod: fmt.Sprintf("p%d", i)}))
+	}
+	b := &Batch{}
+	for i := range 200 {
+		s := srcs[i%10]
+		b.Records = append(b.Records, Record{Source: s, ID: MakeID(s.Key, uint64(i)), Message: fmt.Appendf(nil, "%03d", i)})
+	}
+	if _, err := p.Emitter("pods").Emit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	// With MaxDelay an hour, only the open-bytes bound sends batches before the drain.
+	waitFor(t, "most records sent before any deadline", func() bool { return len(sink.messages()) >= 190 })
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sink.messages()); n != 200 {
+		t.Fatalf("%d records delivered, want 200", n)
+	}
+	for _, sb := range sink.sent() {
+		if c := len(sb.Records) * 100; c > 1000 {
+			t.Errorf("a batch of cost %d: more than MaxOpenBytes was held open", c)
+		}
+	}
+}

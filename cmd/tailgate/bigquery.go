@@ -121,7 +121,8 @@ func cmdBigQueryLoad(ctx context.Context, args []string, std stdio) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()})).With("component", "bigquery-loader")
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoCollector(currentBuild()))
 
 	l, err := bigquery.NewLoader(ctx, bigquery.LoaderOptions{
 		Project: f.project, Subscription: f.subscription, Dataset: f.dataset, Table: f.table,

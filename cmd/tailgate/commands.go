@@ -18,7 +18,8 @@ func cmdRun(ctx context.Context, args []string, std stdio, log *slog.Logger) err
 	if err := parseFlags(fs, args, std); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(configPath(*path), false)
+	file := configPath(*path)
+	cfg, err := loadConfig(file, false)
 	if err != nil {
 		return err
 	}
@@ -26,6 +27,9 @@ func cmdRun(ctx context.Context, args []string, std stdio, log *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchConfig(watchCtx, file, a, log)
 	return a.run(ctx)
 }
 
@@ -57,8 +61,12 @@ func cmdCheck(args []string, std stdio) error {
 	if *path == "" {
 		return flagUsagef(fs, std, "check: --config FILE is required")
 	}
-	if _, err := loadConfig(*path, true); err != nil {
+	cfg, err := loadConfig(*path, true)
+	if err != nil {
 		return err
+	}
+	if err := checkKubernetes(context.Background(), cfg, std.out); err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
 	}
 	fmt.Fprintf(std.out, "%s: ok\n", *path)
 	return nil

@@ -166,7 +166,7 @@ func cmdDeadLetterReplay(ctx context.Context, args []string, std stdio, log *slo
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	sink, err := newSink(ctx, *sc, log)
+	sink, err := newSink(ctx, *sc, log, nil)
 	if err != nil {
 		return err
 	}

@@ -154,6 +154,7 @@ func startDemoPubSub(ctx context.Context) (*pstest.Server, error) {
 func demoConfig(dir, listen string) *collector.Config {
 	cfg := collector.DefaultConfig()
 	cfg.NodeName = "demo-node"
+	cfg.Kubernetes.Enabled = false // generated pods: no API server to ask
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Metrics.Listen = listen
 	cfg.Metrics.PodResources.LogDir = filepath.Join(dir, "pods")

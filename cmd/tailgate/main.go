@@ -23,9 +23,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const usage = `usage:
   tailgate run [--config FILE]           run the agent ($TAILGATE_CONFIG, then /etc/tailgate/tailgate.yaml)
   tailgate check --config FILE           validate a config; prints file:line: message per problem
@@ -34,7 +31,7 @@ const usage = `usage:
   tailgate deadletter list|replay --sink NAME [--config FILE] [--data-dir DIR] [--since T] [--reason R]
                                          what a sink dead-lettered; re-send it once the cause is fixed
   tailgate bigquery setup|load --project P --dataset D --table T [--topic T] [--subscription S]
-  tailgate version
+  tailgate version                       version, commit, modified tree, build date
 `
 
 func main() {
@@ -65,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bigquery":
 		err = cmdBigQuery(ctx, args[1:], std)
 	case "version":
-		fmt.Fprintf(stdout, "tailgate %s\n", version)
+		fmt.Fprintln(stdout, currentBuild())
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -152,6 +152,10 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	if got := m[series("tailgate_buffer_max_bytes")]; got != float64(cfg.Buffer.MaxBytes) {
 		t.Errorf("tailgate_buffer_max_bytes = %v, want %d", got, cfg.Buffer.MaxBytes)
 	}
+	b := currentBuild()
+	if got := m[series("tailgate_build_info", "goversion", b.Go, "modified", "unknown", "revision", "unknown", "version", "dev")]; got != 1 {
+		t.Errorf("tailgate_build_info for a test binary (no stamps) = %v, want 1", got)
+	}
 	if _, ok := m[series("tailgate_buffer_bytes")]; !ok {
 		t.Error("tailgate_buffer_bytes missing")
 	}

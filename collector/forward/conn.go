@@ -125,6 +125,9 @@ func newConn(in *Input, nc net.Conn, out collector.Emitter, ctx context.Context,
 // why it ended. ackCtx bounds the wait for durability of frames already emitted.
 func (c *conn) serve(ackCtx context.Context) string {
 	defer c.out.Release(c.dec.src)
+	if c.in.podMeta != nil {
+		defer c.in.podMeta.AttachPeer(c.nc, c.dec.src)()
+	}
 	err := c.handshakes()
 	if err == nil {
 		err = c.readLoop(ackCtx)

@@ -48,7 +48,8 @@ type Input struct {
 	closedTotal *prometheus.CounterVec
 	connections prometheus.Gauge
 
-	addr atomic.Value // net.Addr of the TCP listener
+	addr    atomic.Value // net.Addr of the TCP listener
+	podMeta PeerMetadata // nil: records carry no Kubernetes metadata
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}

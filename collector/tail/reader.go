@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -57,6 +58,15 @@ type reader struct {
 	release  []*collector.Source
 	lag      int64
 
+	// dropping is the reason ("excluded", "rate_limit") the records of the stream being read
+	// are counted per stream kind instead of emitted; "" emits them.
+	dropping   string
+	dropped    [4]int
+	droppedSrc *collector.Source
+	// turnLines and turnBytes count what the stream being read emitted this turn; the turn
+	// stops once they reach turnMaxLines or turnMaxBytes (its rate limit's tokens).
+	turnLines, turnBytes       int
+	turnMaxLines, turnMaxBytes int
 	// heldList are the streams holding a multiline record, for flush_after; timer wakes the
 	// loop at the earliest deadline.
 	heldList []heldRef
@@ -140,6 +150,9 @@ func (r *reader) shutdown() error {
 
 func (r *reader) closeAll() {
 	for _, s := range r.streams {
+		if s.bind != nil {
+			s.bind.Close()
+		}
 		for _, f := range s.files {
 			if f.fd != nil {
 				f.fd.Close()
@@ -156,6 +169,27 @@ func (r *reader) closeAll() {
 func (r *reader) round(ctx context.Context) (bool, error) {
 	progressed := false
 	for _, s := range r.streams {
+		if !s.ready() {
+			continue // its pod may reach the cache any moment: the records wait for it, boundedly
+		}
+		r.dropping = ""
+		if s.excluded() {
+			r.dropping = "excluded"
+		}
+		lim := r.limiterFor(s)
+		r.turnLines, r.turnBytes = 0, 0
+		r.turnMaxLines, r.turnMaxBytes = math.MaxInt, math.MaxInt
+		if lim != nil && r.dropping == "" {
+			lim.refill(r.now)
+			if !lim.allowed() {
+				if s.lag() <= lim.maxLag {
+					continue // backpressure: this container's files wait, nobody else does
+				}
+				r.dropping = "rate_limit" // too far behind: read on, drop, count
+			} else {
+				r.turnMaxLines, r.turnMaxBytes = lim.budget()
+			}
+		}
 		for i := 0; i < len(s.files); {
 			f := s.files[i]
 			if f.eof {
@@ -179,10 +213,16 @@ func (r *reader) round(ctx context.Context) (bool, error) {
 			}
 			i++
 		}
+		if lim != nil && r.dropping == "" {
+			lim.take(r.turnLines, r.turnBytes)
+		}
+		r.flushDropped()
 		if ctx.Err() != nil {
 			return progressed, nil
 		}
 	}
+	r.dropping = ""
+	r.turnMaxLines, r.turnMaxBytes = math.MaxInt, math.MaxInt
 	r.removeEmpty()
 	return progressed, nil
 }
@@ -196,6 +236,9 @@ func (r *reader) removeEmpty() {
 			return false // the path exists: the poll will pick up its next file
 		}
 		r.in.forget(s.path)
+		if s.bind != nil {
+			s.bind.Close()
+		}
 		return true
 	})
 }
@@ -209,6 +252,7 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 	var consumed int64
 	off := f.readOff
 	carry := 0
+	limited := false
 	for {
 		want := min(len(r.buf)-carry, readChunk)
 		n, err := f.fd.ReadAt(r.buf[carry:carry+want], off+int64(carry))
@@ -237,12 +281,20 @@ func (r *reader) readTurn(ctx context.Context, s *stream, f *file) (int64, error
 			f.readOff = end
 			r.handleLine(s, f, data[p:p+nl], start, end, false)
 			p += nl + 1
+			if r.turnLines >= r.turnMaxLines || r.turnBytes >= r.turnMaxBytes {
+				limited = true // the container's rate limit: the rest waits for tokens
+				break
+			}
 			if len(r.arena) >= flushBytes || len(r.batch.Records) >= r.in.flushRecords {
 				r.markDirty(f)
 				if err := r.flush(ctx); err != nil {
 					return consumed + int64(p), err
 				}
 			}
+		}
+		if limited {
+			consumed += int64(p)
+			break
 		}
 		if p == 0 && len(data) == len(r.buf) {
 			// One physical line longer than the whole buffer: deliver its head cut, skip the rest.
@@ -437,8 +489,7 @@ func (r *reader) emitHeld(s *stream, h *held, st collector.Stream, done multilin
 	if h.trunc {
 		r.out.Dropped(h.src, st, "truncated", 1)
 	}
-	r.emit(h.src, h.id, h.time, st, done.Message, false, done.Exception)
-	if trunc {
+	if r.emit(h.src, h.id, h.time, st, done.Message, false, done.Exception) && trunc {
 		r.batch.Records[len(r.batch.Records)-1].Flags |= collector.FlagTruncated
 	}
 	refs := h.refs
@@ -502,7 +553,19 @@ func (r *reader) armTimer(t time.Time) {
 // emit appends one record to the batch; its message is copied into the batch's arena.
 // exception marks a joined stack trace: with level detection on, it is an error when its first
 // line names no level.
-func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc, exception bool) {
+// It reports whether the record was batched: an excluded pod's, or one over its rate and lag
+// limits, is counted instead.
+func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collector.Stream, msg []byte, trunc, exception bool) bool {
+	if r.dropping != "" {
+		// Read and parsed like any other (positions, joins and rotations stay exact, so
+		// removing the annotation or catching up resumes cleanly), then dropped, counted
+		// once per turn.
+		r.dropped[st]++
+		r.droppedSrc = src
+		return false
+	}
+	r.turnLines++
+	r.turnBytes += len(msg)
 	a := len(r.arena)
 	r.arena = append(r.arena, msg...)
 	m := r.arena[a:len(r.arena):len(r.arena)]
@@ -528,6 +591,19 @@ func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collec
 		}
 	}
 	r.batch.Records = append(r.batch.Records, rec)
+	return true
+}
+
+// flushDropped counts the records dropped in the last turn (an excluded pod, a container
+// past its rate limit and its lag limit).
+func (r *reader) flushDropped() {
+	for st, n := range r.dropped {
+		if n > 0 {
+			r.out.Dropped(r.droppedSrc, collector.Stream(st), r.dropping, n)
+			r.dropped[st] = 0
+		}
+	}
+	r.droppedSrc = nil
 }
 
 func (r *reader) markDirty(f *file) {
@@ -670,6 +746,7 @@ func (r *reader) finalize(s *stream, f *file) {
 	}
 	f.final = true
 	r.markDirty(f)
+	s.releaseSource(f.src)
 	r.release = append(r.release, f.src)
 	r.in.unclaim(f.id)
 }
@@ -678,10 +755,11 @@ func (r *reader) finalize(s *stream, f *file) {
 func (r *reader) truncated(s *stream, f *file) {
 	r.in.log.Debug("log file truncated: new generation", "path", f.path, "read", f.readOff)
 	r.flushPending(s, f)
+	s.releaseSource(f.src)
 	r.release = append(r.release, f.src)
 	f.key = rand.Uint64()
 	f.gen++
-	f.src = collector.NewSource(f.key, r.in.name, s.kube)
+	f.src = s.newSource(f.key, r.in.name)
 	f.readOff, f.skip, f.tail = 0, 0, 0
 	f.hold, f.mstate = [2]int64{}, [2]multiline.State{}
 	f.format = formatUnknown
@@ -694,7 +772,13 @@ func (r *reader) truncated(s *stream, f *file) {
 // names another file (rename rotation).
 func (r *reader) poll() {
 	var lag int64
+	defer func() { r.dropping = "" }()
 	for _, s := range r.streams {
+		r.flushDropped()
+		r.dropping = ""
+		if s.excluded() { // a truncation or rotation may complete a pending record
+			r.dropping = "excluded"
+		}
 		st, err := statPath(s.path)
 		cur := s.current()
 		if err == nil {
@@ -735,6 +819,7 @@ func (r *reader) poll() {
 			r.reportProgress(f)
 		}
 	}
+	r.flushDropped()
 	r.removeEmpty()
 	r.in.setLag(r, lag)
 }
@@ -873,7 +958,7 @@ func (r *reader) resumeCopy(s *stream, sv savedFile, path string) {
 func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint32) *file {
 	f := &file{id: id, stateKey: stateKey(id), path: path, key: key, gen: gen, stream: s,
 		streamPath: s.path, lastUse: r.now, fp: fnvOffset}
-	f.src = collector.NewSource(key, r.in.name, s.kube)
+	f.src = s.newSource(key, r.in.name)
 	return f
 }
 
@@ -889,6 +974,9 @@ func (r *reader) addStream(msg newStreamMsg) {
 		}
 	}
 	s.kube = kubeFromPath(msg.path, real, r.in.node)
+	if r.in.meta != nil {
+		s.bind = r.in.meta.Bind(s.kube)
+	}
 	if rules := r.in.multilineFor(s.kube); rules != nil {
 		s.held[collector.StreamStdout] = newHeld(rules)
 		s.held[collector.StreamStderr] = newHeld(rules)

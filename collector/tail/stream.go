@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
@@ -12,9 +13,16 @@ import (
 // then the current one. Partial lines belong to the stream, not to a file, so a record split by
 // a rotation (P chunks at the end of 0.log.<ts>, F at the start of the new 0.log) is joined.
 type stream struct {
-	path  string
-	kube  *collector.Kube
+	path string
+	kube *collector.Kube // from the log path
+	// bind follows the pod in the watch's cache; nil without one.
+	bind  *kube.Binding
 	files []*file
+	// limit is the container's rate limit (nil: none), built from the input's and the pod's
+	// settings (limitFrom) when limitBuilt.
+	limit      *limiter
+	limitFrom  *map[string]string
+	limitBuilt bool
 	// finished remembers the last files read to their end, so a rotated file whose mtime
 	// ties with the current one's (coarse clocks) is not taken for an unread rotation.
 	finished []fileID
@@ -83,6 +91,29 @@ type pending struct {
 	cont      *file // the newest other file a chunk came from, and that chunk's offset
 	contOff   int64
 }
+
+// newSource returns the source of a file generation of the stream, bound to the pod's
+// metadata when there is a watch.
+func (s *stream) newSource(key uint64, input string) *collector.Source {
+	if s.bind != nil {
+		return s.bind.NewSource(key, input)
+	}
+	return collector.NewSource(key, input, s.kube)
+}
+
+// releaseSource stops following the pod for src, whose file generation is done.
+func (s *stream) releaseSource(src *collector.Source) {
+	if s.bind != nil {
+		s.bind.Detach(src)
+	}
+}
+
+// ready reports whether the stream may be read: its pod is known, or the bounded wait for it
+// is over.
+func (s *stream) ready() bool { return s.bind == nil || s.bind.Ready() }
+
+// excluded reports whether the pod opted out (tailgate.io/exclude: "true").
+func (s *stream) excluded() bool { return s.bind != nil && s.bind.Excluded() }
 
 // current is the file new data is expected in, or nil while the path has none.
 func (s *stream) current() *file {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/collector/multiline"
 )
 
@@ -50,6 +51,8 @@ type Input struct {
 	flushRecords int // records per emitted batch at most (tests make it 1 to crash between any two)
 
 	metrics *collector.Metrics
+	meta    *kube.Cache // nil: metadata from log paths only
+	limit   rateLimit   // per container; zero rates: none
 	log     *slog.Logger
 	warn    *collector.WarnLimiter
 
@@ -89,6 +92,10 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 		lags:         make(map[*reader]int64),
 	}
 	in.warn = collector.NewWarnLimiter(in.log, time.Minute)
+	if cfg.RateLimit.Lines < 0 || cfg.RateLimit.Bytes < 0 {
+		return nil, fmt.Errorf("input %s: rate_limit: lines and bytes must not be negative", cfg.Name)
+	}
+	in.limit = newRateLimit(cfg.RateLimit)
 	if len(cfg.Paths) == 0 {
 		return nil, fmt.Errorf("input %s: paths: at least one glob is required", cfg.Name)
 	}
@@ -134,6 +141,11 @@ func New(cfg collector.InputConfig, node string, m *collector.Metrics, log *slog
 	in.rescan = 4 * in.poll
 	return in, nil
 }
+
+// SetMetadata makes streams take their pod's metadata from the watch's cache (bounded wait
+// for a pod not there yet, updates published to every file's source, tailgate.io/exclude).
+// Call before Run.
+func (in *Input) SetMetadata(c *kube.Cache) { in.meta = c }
 
 // MultilineChooser picks the multiline rules of a container's log stream when the input first
 // serves it (and again after a restart). configured is the input's own (nil when its config

@@ -37,7 +37,7 @@ type kubeTree struct {
 	dir string
 }
 
-func newKubeTree(t *testing.T) *kubeTree {
+func newKubeTree(t testing.TB) *kubeTree {
 	tr := &kubeTree{dir: t.TempDir()}
 	if err := os.MkdirAll(filepath.Join(tr.dir, "containers"), 0o755); err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func (tr *kubeTree) glob() string { return filepath.Join(tr.dir, "containers", "
 
 // add creates pods/<ns>_<pod>_<uid>/<ctr>/0.log with content and its containers/ symlink, and
 // returns the real path.
-func (tr *kubeTree) add(t *testing.T, ns, pod, ctr, content string) string {
+func (tr *kubeTree) add(t testing.TB, ns, pod, ctr, content string) string {
 	t.Helper()
 	real := filepath.Join(tr.dir, "pods", ns+"_"+pod+"_uid-"+pod, ctr, "0.log")
 	writeFile(t, real, content)

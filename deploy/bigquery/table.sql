@@ -19,7 +19,11 @@ CREATE TABLE IF NOT EXISTS `PROJECT.DATASET.records` (
     pod_uid STRING,
     container STRING,
     node STRING,
-    labels JSON
+    labels JSON,
+    workload STRING,
+    workload_kind STRING,
+    image STRING,
+    annotations JSON
   >,
   fields JSON,
   namespace STRING OPTIONS (description = 'Copy of kubernetes.namespace (clustering column)'),
@@ -35,3 +39,12 @@ OPTIONS (
   -- time range.
   description = 'tailgate log records (DESIGN.md envelope)'
 );
+
+-- Tables created before the workload, workload_kind, image and annotations columns existed
+-- take them with this additive change (what `tailgate bigquery setup` does by itself); rows
+-- already loaded keep NULL there.
+-- ALTER TABLE `PROJECT.DATASET.records` ADD COLUMN IF NOT EXISTS ... cannot add a field inside
+-- a STRUCT, so the STRUCT is widened with SET DATA TYPE:
+-- ALTER TABLE `PROJECT.DATASET.records` ALTER COLUMN kubernetes SET DATA TYPE STRUCT<
+--   namespace STRING, pod STRING, pod_uid STRING, container STRING, node STRING, labels JSON,
+--   workload STRING, workload_kind STRING, image STRING, annotations JSON>;

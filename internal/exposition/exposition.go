@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/collector/kube"
 	"github.com/tailgate-dev/tailgate/exporter"
 )
 
@@ -25,12 +26,15 @@ func Agent() ([]string, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	collector.NewMetrics(reg)
+	kube.NewMetrics(reg)                                // registered when kubernetes.enabled
 	reg.MustRegister(collector.NewBufferCollector(nil)) // Describe does not read the buffer
 	names, err := Described(reg)
 	if err != nil {
 		return nil, err
 	}
 	names = append(names, exporter.NewPods(exporter.Options{}).Families()...)
+	// cmd/tailgate registers the build stamp itself (it holds the -ldflags values).
+	names = append(names, "tailgate_build_info")
 	slices.Sort(names)
 	return slices.Compact(names), nil
 }

@@ -36,6 +36,11 @@ type oracleKube struct {
 	Container string          `json:"container"`
 	Node      string          `json:"node"`
 	Labels    json.RawMessage `json:"labels"`
+
+	Workload     string          `json:"workload"`
+	WorkloadKind string          `json:"workload_kind"`
+	Image        string          `json:"image"`
+	Annotations  json.RawMessage `json:"annotations"`
 }
 
 func (e *oracleEncoder) appendRow(dst, data []byte) ([]byte, error) {
@@ -61,6 +66,9 @@ func (e *oracleEncoder) appendRow(dst, data []byte) ([]byte, error) {
 		if err := oracleCheckObject("kubernetes.labels", k.Labels); err != nil {
 			return dst, err
 		}
+		if err := oracleCheckObject("kubernetes.annotations", k.Annotations); err != nil {
+			return dst, err
+		}
 	}
 
 	f := &e.s.top
@@ -80,6 +88,10 @@ func (e *oracleEncoder) appendRow(dst, data []byte) ([]byte, error) {
 		kb = oracleString(kb, kf.container, k.Container)
 		kb = oracleString(kb, kf.node, k.Node)
 		kb = oracleJSON(kb, kf.labels, k.Labels)
+		kb = oracleString(kb, kf.workload, k.Workload)
+		kb = oracleString(kb, kf.workloadKind, k.WorkloadKind)
+		kb = oracleString(kb, kf.image, k.Image)
+		kb = oracleJSON(kb, kf.annotations, k.Annotations)
 		e.kbuf = kb
 		dst = protowire.AppendTag(dst, f.kube, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, kb)

@@ -10,6 +10,7 @@ import (
 type Report struct {
 	Created  []string // "table p.d.t", "topic projects/p/topics/t", ...
 	Existing []string // left as they were
+	Updated  []string // existing pieces changed additively: "table p.d.t: added columns x, y"
 	Drift    []string // how existing pieces differ from what Setup would create
 	Skipped  []string // pieces not created, with the reason
 	Roles    []Role   // IAM roles each principal needs for the path to work
@@ -39,6 +40,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	section("created", r.Created)
 	section("existing", r.Existing)
+	section("updated (additive: new NULLABLE columns)", r.Updated)
 	section("DRIFT (not changed; fix by hand or use another table)", r.Drift)
 	section("skipped", r.Skipped)
 	if len(r.Roles) > 0 {

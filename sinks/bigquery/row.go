@@ -16,7 +16,10 @@ import (
 type rowSchema struct {
 	descriptor *descriptorpb.DescriptorProto
 	top        struct{ id, time, stream, message, source, tag, kube, fields, namespace, pod protowire.Number }
-	kube       struct{ namespace, pod, podUID, container, node, labels protowire.Number }
+	kube       struct {
+		namespace, pod, podUID, container, node, labels protowire.Number
+		workload, workloadKind, image, annotations      protowire.Number
+	}
 }
 
 func newRowSchema() (*rowSchema, error) {
@@ -55,6 +58,8 @@ func newRowSchema() (*rowSchema, error) {
 		km, k := f.Message(), &s.kube
 		k.namespace, k.pod, k.podUID = num(km, "namespace"), num(km, "pod"), num(km, "pod_uid")
 		k.container, k.node, k.labels = num(km, "container"), num(km, "node"), num(km, "labels")
+		k.workload, k.workloadKind = num(km, "workload"), num(km, "workload_kind")
+		k.image, k.annotations = num(km, "image"), num(km, "annotations")
 	} else {
 		missing = append(missing, "kubernetes (a RECORD)")
 	}
@@ -80,7 +85,8 @@ type envelope struct {
 	// without the key still gets the (empty) record.
 	kube                                    bool
 	namespace, pod, podUID, container, node []byte
-	labels, fields                          []byte // JSON text as written; nil when absent
+	workload, workloadKind, image           []byte
+	labels, annotations, fields             []byte // JSON text as written; nil when absent
 	// typeErr is the first member whose value has the wrong JSON type; it is reported
 	// only when the text is valid JSON, as encoding/json reports syntax errors first.
 	typeErr string
@@ -128,6 +134,9 @@ func (e *rowEncoder) appendRow(dst, data []byte) ([]byte, error) {
 		if err := checkObject("kubernetes.labels", env.labels); err != nil {
 			return dst, err
 		}
+		if err := checkObject("kubernetes.annotations", env.annotations); err != nil {
+			return dst, err
+		}
 	}
 
 	f := &e.s.top
@@ -142,9 +151,13 @@ func (e *rowEncoder) appendRow(dst, data []byte) ([]byte, error) {
 		kf := &e.s.kube
 		n := sizeString(kf.namespace, env.namespace) + sizeString(kf.pod, env.pod) +
 			sizeString(kf.podUID, env.podUID) + sizeString(kf.container, env.container) +
-			sizeString(kf.node, env.node)
+			sizeString(kf.node, env.node) + sizeString(kf.workload, env.workload) +
+			sizeString(kf.workloadKind, env.workloadKind) + sizeString(kf.image, env.image)
 		if len(env.labels) > 0 && !isNull(env.labels) {
 			n += sizeString(kf.labels, env.labels)
+		}
+		if len(env.annotations) > 0 && !isNull(env.annotations) {
+			n += sizeString(kf.annotations, env.annotations)
 		}
 		dst = protowire.AppendTag(dst, f.kube, protowire.BytesType)
 		dst = protowire.AppendVarint(dst, uint64(n))
@@ -154,6 +167,10 @@ func (e *rowEncoder) appendRow(dst, data []byte) ([]byte, error) {
 		dst = appendString(dst, kf.container, env.container)
 		dst = appendString(dst, kf.node, env.node)
 		dst = appendJSON(dst, kf.labels, env.labels)
+		dst = appendString(dst, kf.workload, env.workload)
+		dst = appendString(dst, kf.workloadKind, env.workloadKind)
+		dst = appendString(dst, kf.image, env.image)
+		dst = appendJSON(dst, kf.annotations, env.annotations)
 		dst = appendString(dst, f.namespace, env.namespace)
 		dst = appendString(dst, f.pod, env.pod)
 	}
@@ -164,7 +181,8 @@ func (e *rowEncoder) appendRow(dst, data []byte) ([]byte, error) {
 // Envelope members, by the names encoding/json matched (exactly, else case-insensitively).
 var (
 	topNames  = [...]string{"id", "time", "stream", "message", "source", "tag", "kubernetes", "fields"}
-	kubeNames = [...]string{"namespace", "pod", "pod_uid", "container", "node", "labels"}
+	kubeNames = [...]string{"namespace", "pod", "pod_uid", "container", "node", "labels",
+		"workload", "workload_kind", "image", "annotations"}
 )
 
 // scanEnvelope fills e.env from the JSON text in e.sc. A top-level null is an envelope with
@@ -230,7 +248,7 @@ func (e *rowEncoder) kubeMember() bool {
 	case '{':
 	case 'n':
 		env.kube = false
-		env.namespace, env.pod, env.podUID, env.container, env.node, env.labels = nil, nil, nil, nil, nil, nil
+		env.clearKube()
 		return sc.literal("null")
 	default:
 		e.typeErr("kubernetes is not an object")
@@ -238,7 +256,7 @@ func (e *rowEncoder) kubeMember() bool {
 	}
 	if sc.pos++; !env.kube {
 		env.kube = true
-		env.namespace, env.pod, env.podUID, env.container, env.node, env.labels = nil, nil, nil, nil, nil, nil
+		env.clearKube()
 	}
 	for first := true; ; first = false {
 		raw, plain, done, ok := sc.nextKey(first)
@@ -258,6 +276,14 @@ func (e *rowEncoder) kubeMember() bool {
 			ok = e.stringMember(&env.node, "kubernetes.node")
 		case 5:
 			ok = e.rawMember(&env.labels, 2)
+		case 6:
+			ok = e.stringMember(&env.workload, "kubernetes.workload")
+		case 7:
+			ok = e.stringMember(&env.workloadKind, "kubernetes.workload_kind")
+		case 8:
+			ok = e.stringMember(&env.image, "kubernetes.image")
+		case 9:
+			ok = e.rawMember(&env.annotations, 2)
 		default:
 			ok = sc.skipValue(2)
 		}
@@ -265,6 +291,11 @@ func (e *rowEncoder) kubeMember() bool {
 			return false
 		}
 	}
+}
+
+func (env *envelope) clearKube() {
+	env.namespace, env.pod, env.podUID, env.container, env.node, env.labels = nil, nil, nil, nil, nil, nil
+	env.workload, env.workloadKind, env.image, env.annotations = nil, nil, nil, nil
 }
 
 // stringMember reads a string column: null leaves it as it was, another type is an error.

@@ -53,6 +53,30 @@ func TestRowEncoderRejects(t *testing.T) {
 	f(`{"id":"a","time":"2026-11-23 03:00:00"}`, "time")
 	f(`{"id":"a","time":"2026-11-23T03:00:00Z","fields":"x"}`, "fields is not a JSON object")
 	f(`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"labels":[1]}}`, "kubernetes.labels")
+	f(`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"annotations":"x"}}`, "kubernetes.annotations is not a JSON object")
+	f(`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"workload_kind":1}}`, "kubernetes.workload_kind is not a string")
+}
+
+// TestRowEncoderWatchColumns: the columns the pod watch fills reach the row.
+func TestRowEncoderWatchColumns(t *testing.T) {
+	s, md := schemaAndDescriptor(t)
+	row, err := newRowEncoder(s).appendRow(nil, []byte(`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"namespace":"shop",`+
+		`"pod":"cart-1","workload":"cart","workload_kind":"Deployment","image":"r/cart:1","labels":{"app":"cart"},"annotations":{"team":"pay"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(row, m); err != nil {
+		t.Fatal(err)
+	}
+	k := m.Get(md.Fields().ByName("kubernetes")).Message()
+	kd := k.Descriptor().Fields()
+	for name, want := range map[string]string{"workload": "cart", "workload_kind": "Deployment", "image": "r/cart:1",
+		"annotations": `{"team":"pay"}`, "labels": `{"app":"cart"}`, "namespace": "shop"} {
+		if got := k.Get(kd.ByName(protoreflect.Name(name))).String(); got != want {
+			t.Errorf("kubernetes.%s = %q, want %q", name, got, want)
+		}
+	}
 }
 
 func TestRowEncoderNulls(t *testing.T) {
@@ -146,6 +170,12 @@ var oracleCases = []string{
 	`{"id":"a","time":"2026-11-23T03:00:00Z","fields":1}`,
 	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":"x"}`,
 	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"labels":true}}`,
+	// The watch's columns: workload, workload_kind, image, annotations (a JSON column).
+	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"namespace":"shop","pod":"cart-1","workload":"cart","workload_kind":"Deployment","image":"r/cart:1","labels":{"app":"cart"},"annotations":{"team":"pay"}}}`,
+	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"annotations":null,"workload":null}}`,
+	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"annotations":[1]}}`,
+	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"image":5}}`,
+	`{"id":"a","time":"2026-11-23T03:00:00Z","kubernetes":{"workload":"w","annotations":{"a":"b"}},"kubernetes":null}`,
 	`{"id":true,"time":"2026-11-23T03:00:00Z"}`,
 	`{"id":"a","time":1}`,
 	`5`, `"s"`, `true`, `null`, ` null `, `[{}]`, `{}`, `{"id":"a"}`,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -176,7 +177,16 @@ func setupTable(ctx context.Context, bq *bigquery.Client, o SetupOptions, rep *R
 	md, err := t.Metadata(ctx)
 	if err == nil {
 		rep.Existing = append(rep.Existing, what)
-		for _, d := range tableDiff(md, want) {
+		diff := tableDiff(md, want)
+		if merged, added, ok := addedColumns(md.Schema, want.Schema, diff); ok {
+			// An older table lacking only new NULLABLE columns: add them, nothing else changes.
+			if _, err := t.Update(ctx, bigquery.TableMetadataToUpdate{Schema: merged}, md.ETag); err != nil {
+				return fmt.Errorf("bigquery setup: add columns %v to %s: %w", added, what, err)
+			}
+			rep.Updated = append(rep.Updated, what+": added columns "+strings.Join(added, ", "))
+			return nil
+		}
+		for _, d := range diff {
 			rep.Drift = append(rep.Drift, what+": "+d)
 		}
 		return nil
@@ -194,6 +204,54 @@ func setupTable(ctx context.Context, bq *bigquery.Client, o SetupOptions, rep *R
 		return fmt.Errorf("bigquery setup: create %s: %w", what, err)
 	}
 	return nil
+}
+
+// addedColumns returns have with the columns of want it lacks, when that is the whole
+// difference (diff holds only "missing column" lines) and every missing column is NULLABLE:
+// the one schema change BigQuery allows on a table in place that rows already loaded and
+// writers that do not know the columns both survive.
+func addedColumns(have, want bigquery.Schema, diff []string) (bigquery.Schema, []string, bool) {
+	if len(diff) == 0 {
+		return nil, nil, false
+	}
+	for _, d := range diff {
+		if !strings.HasPrefix(d, "missing column ") {
+			return nil, nil, false
+		}
+	}
+	var added []string
+	merged, ok := mergeColumns("", have, want, &added)
+	return merged, added, ok && len(added) > 0
+}
+
+func mergeColumns(prefix string, have, want bigquery.Schema, added *[]string) (bigquery.Schema, bool) {
+	out := make(bigquery.Schema, 0, len(want))
+	byName := map[string]*bigquery.FieldSchema{}
+	for _, f := range have {
+		c := *f
+		out = append(out, &c)
+		byName[strings.ToLower(f.Name)] = &c
+	}
+	for _, w := range want {
+		h := byName[strings.ToLower(w.Name)]
+		if h == nil {
+			if w.Required {
+				return nil, false
+			}
+			c := *w
+			out = append(out, &c)
+			*added = append(*added, prefix+w.Name)
+			continue
+		}
+		if w.Type == bigquery.RecordFieldType {
+			sub, ok := mergeColumns(prefix+w.Name+".", h.Schema, w.Schema, added)
+			if !ok {
+				return nil, false
+			}
+			h.Schema = sub
+		}
+	}
+	return out, true
 }
 
 // tableDiff compares the parts of a table the loader and the queries rely on: the schema,

@@ -75,6 +75,23 @@ func (f *fakeBQ) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.objects[key] = body
 		w.Write(body)
+	case http.MethodPatch:
+		obj, ok := f.objects[path]
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		var cur, patch map[string]any
+		if json.Unmarshal(obj, &cur) != nil || json.Unmarshal(body, &patch) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		for k, v := range patch {
+			cur[k] = v
+		}
+		out, _ := json.Marshal(cur)
+		f.objects[path] = out
+		w.Write(out)
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
@@ -239,4 +256,75 @@ func TestSetupOptionErrors(t *testing.T) {
 	f(func(o *SetupOptions) { o.SubscriptionType = "push" }, `subscription type "push"`)
 	f(func(o *SetupOptions) { o.MaxDeliveryAttempts = 2 }, "5..100")
 	f(func(o *SetupOptions) { o.PartitionExpiration = -time.Hour }, "negative partition expiration")
+}
+
+// TestSetupAddsNewColumnsToAnOlderTable: a table made before the watch's columns existed
+// (kubernetes.workload, workload_kind, image, annotations) gets them added in place, with
+// nothing else changed, and the BigQuery subscription is then created over it.
+func TestSetupAddsNewColumnsToAnOlderTable(t *testing.T) {
+	bq, opts, _ := setupEnv(t)
+	bq.objects["/projects/p/datasets/logs"] = []byte(`{"datasetReference":{"projectId":"p","datasetId":"logs"}}`)
+	var fields []map[string]any
+	if err := json.Unmarshal(SchemaJSON(), &fields); err != nil {
+		t.Fatal(err)
+	}
+	newer := map[string]bool{"workload": true, "workload_kind": true, "image": true, "annotations": true}
+	for _, f := range fields {
+		if f["name"] != "kubernetes" {
+			continue
+		}
+		var kept []any
+		for _, sub := range f["fields"].([]any) {
+			if !newer[sub.(map[string]any)["name"].(string)] {
+				kept = append(kept, sub)
+			}
+		}
+		f["fields"] = kept
+	}
+	old, _ := json.Marshal(map[string]any{
+		"tableReference":   map[string]string{"projectId": "p", "datasetId": "logs", "tableId": "records"},
+		"schema":           map[string]any{"fields": fields},
+		"timePartitioning": map[string]string{"type": "DAY", "field": "time"},
+		"clustering":       map[string]any{"fields": []string{"namespace", "pod"}},
+		"etag":             "e1",
+	})
+	const tablePath = "/projects/p/datasets/logs/tables/records"
+	bq.objects[tablePath] = old
+	rep, err := Setup(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "table p.logs.records: added columns kubernetes.workload, kubernetes.workload_kind, kubernetes.image, kubernetes.annotations"
+	if len(rep.Updated) != 1 || rep.Updated[0] != want {
+		t.Errorf("updated %v, want [%s]", rep.Updated, want)
+	}
+	if len(rep.Drift) != 0 || len(rep.Skipped) != 0 {
+		t.Errorf("drift %v, skipped %v", rep.Drift, rep.Skipped)
+	}
+	schema, _ := json.Marshal(bq.object(tablePath)["schema"])
+	for _, col := range []string{`"name":"workload"`, `"name":"workload_kind"`, `"name":"image"`, `"name":"annotations","type":"JSON"`, `"name":"labels"`} {
+		if !bytes.Contains(schema, []byte(col)) {
+			t.Errorf("schema after setup lacks %s: %s", col, schema)
+		}
+	}
+	if !strings.Contains(strings.Join(rep.Created, "\n"), "subscription projects/p/subscriptions/records-bigquery") {
+		t.Errorf("subscription not created over the updated table: %v", rep.Created)
+	}
+	var patches int
+	for _, r := range bq.requests {
+		if strings.HasPrefix(r, "PATCH ") {
+			patches++
+		}
+	}
+	if patches != 1 {
+		t.Errorf("%d PATCH requests, want 1: %v", patches, bq.requests)
+	}
+	// Run again: nothing left to add.
+	rep, err = Setup(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Updated) != 0 || len(rep.Drift) != 0 {
+		t.Errorf("second run: updated %v, drift %v", rep.Updated, rep.Drift)
+	}
 }

@@ -1,0 +1,18 @@
+package forward
+
+import (
+	"net"
+
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+// PeerMetadata gives a connection's source the Kubernetes metadata of the pod behind the
+// peer (kube.Cache: by pod IP for TCP, by SO_PEERCRED for a unix socket) and keeps it current
+// until detach is called.
+type PeerMetadata interface {
+	AttachPeer(nc net.Conn, src *collector.Source) (detach func())
+}
+
+// SetPeerMetadata makes every connection's records carry its peer pod's metadata (or the
+// node's alone when no pod is found). Call before Run.
+func (in *Input) SetPeerMetadata(p PeerMetadata) { in.podMeta = p }

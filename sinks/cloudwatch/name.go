@@ -1,0 +1,228 @@
+package cloudwatch
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tailgate-dev/tailgate/collector"
+)
+
+// nameField is a placeholder of a log group or log stream template.
+type nameField uint8
+
+const (
+	fieldLiteral nameField = iota
+	fieldNamespace
+	fieldPod
+	fieldPodUID
+	fieldContainer
+	fieldNode
+	fieldWorkload
+	fieldSource
+	fieldTag
+	fieldStream
+	fieldLabel
+)
+
+var nameFields = map[string]nameField{
+	"namespace": fieldNamespace,
+	"pod":       fieldPod,
+	"pod_uid":   fieldPodUID,
+	"container": fieldContainer,
+	"node":      fieldNode,
+	"workload":  fieldWorkload,
+	"source":    fieldSource,
+	"tag":       fieldTag,
+	"stream":    fieldStream,
+}
+
+// DefaultFallback replaces a placeholder whose value is empty (a forward record without a
+// pod, a pod without the label), unless the template names its own: {labels.app|none}.
+const DefaultFallback = "unknown"
+
+// maxNameBytes is CloudWatch's limit on log group and log stream names.
+const maxNameBytes = 512
+
+type namePart struct {
+	field    nameField
+	text     string // the literal, or the label key
+	fallback string
+}
+
+// nameTemplate renders a log group or log stream name from a record. Rendering appends into
+// the caller's buffer and allocates nothing: it runs for every record (Keyer.AppendKey).
+type nameTemplate struct {
+	parts []namePart
+	group bool // log group names allow fewer characters than stream names
+}
+
+// parseNameTemplate parses "/k8s/{namespace}" or "{pod}/{labels.app|none}".
+func parseNameTemplate(key, tmpl string, group bool) (*nameTemplate, error) {
+	if tmpl == "" {
+		return nil, fmt.Errorf("%s: empty template", key)
+	}
+	t := &nameTemplate{group: group}
+	for rest := tmpl; rest != ""; {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			t.parts = append(t.parts, namePart{text: rest})
+			break
+		}
+		if open > 0 {
+			t.parts = append(t.parts, namePart{text: rest[:open]})
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("%s %q: unclosed {", key, tmpl)
+		}
+		name, fallback, hasFallback := strings.Cut(rest[open+1:open+end], "|")
+		if !hasFallback {
+			fallback = DefaultFallback
+		}
+		p := namePart{fallback: fallback}
+		if label, ok := strings.CutPrefix(name, "labels."); ok && label != "" {
+			p.field, p.text = fieldLabel, label
+		} else if f, ok := nameFields[name]; ok {
+			p.field = f
+		} else {
+			return nil, fmt.Errorf("%s %q: unknown placeholder {%s} (known: namespace, pod, pod_uid, container, node, workload, source, tag, stream, labels.KEY)", key, tmpl, name)
+		}
+		t.parts = append(t.parts, p)
+		rest = rest[open+end+1:]
+	}
+	return t, nil
+}
+
+// appendName appends r's name to dst: placeholders filled (or their fallback), characters
+// CloudWatch refuses replaced by '_', cut to 512 bytes on a character boundary, and never
+// empty.
+func (t *nameTemplate) appendName(dst []byte, r *collector.Record) []byte {
+	start := len(dst)
+	var kube *collector.Kube
+	if r.Source != nil {
+		kube = r.Source.Kube()
+	}
+	for i := range t.parts {
+		p := &t.parts[i]
+		if p.field == fieldLiteral {
+			dst = appendSafe(dst, p.text, t.group)
+			continue
+		}
+		var v string
+		switch p.field {
+		case fieldTag:
+			if len(r.Tag) > 0 {
+				dst = appendSafe(dst, r.Tag, t.group)
+				continue
+			}
+		case fieldStream:
+			v = r.Stream.String()
+		case fieldSource:
+			if r.Source != nil {
+				v = r.Source.Input
+			}
+		default:
+			if kube != nil {
+				v = kubeField(kube, p)
+			}
+		}
+		if v == "" {
+			v = p.fallback
+		}
+		dst = appendSafe(dst, v, t.group)
+	}
+	if len(dst)-start > maxNameBytes {
+		n := start + maxNameBytes
+		for n > start && !utf8.RuneStart(dst[n]) {
+			n--
+		}
+		dst = dst[:n]
+	}
+	if len(dst) == start {
+		dst = append(dst, '_')
+	}
+	return dst
+}
+
+func kubeField(k *collector.Kube, p *namePart) string {
+	switch p.field {
+	case fieldNamespace:
+		return k.Namespace
+	case fieldPod:
+		return k.Pod
+	case fieldPodUID:
+		return k.PodUID
+	case fieldContainer:
+		return k.Container
+	case fieldNode:
+		return k.Node
+	case fieldWorkload:
+		return k.Workload
+	case fieldLabel:
+		return k.Labels[p.text]
+	}
+	return ""
+}
+
+// appendSafe appends s with the characters a name may not hold replaced by '_'. Log group
+// names take [A-Za-z0-9_/.#-]; stream names take anything but ':' and '*' (and, here, control
+// characters and invalid UTF-8, which would make the key ambiguous or the request invalid).
+func appendSafe[S ~string | ~[]byte](dst []byte, s S, group bool) []byte {
+	ok := &nameASCII[0]
+	if group {
+		ok = &nameASCII[1]
+	}
+	i := 0
+	for i < len(s) && ok[s[i]] {
+		i++
+	}
+	dst = append(dst, s[:i]...)
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if ok[c] {
+				dst = append(dst, c)
+			} else {
+				dst = append(dst, '_')
+			}
+			i++
+			continue
+		}
+		var buf [utf8.UTFMax]byte
+		r, size := utf8.DecodeRune(buf[:copy(buf[:], s[i:])])
+		if group || r == utf8.RuneError && size == 1 {
+			dst = append(dst, '_')
+		} else {
+			dst = append(dst, buf[:size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+// nameASCII[0] holds the ASCII bytes a stream name may hold as they are, nameASCII[1] those
+// of a group name; bytes of multi-byte characters are false in both.
+var nameASCII = func() (t [2][256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[0][c] = c != ':' && c != '*'
+		t[1][c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '_' || c == '-' || c == '/' || c == '.' || c == '#'
+	}
+	return t
+}()
+
+// keySep separates the group from the stream in a destination key; neither name can hold it.
+const keySep = 0
+
+// appendKey appends the destination key of r: group, a zero byte, stream.
+func appendKey(dst []byte, group, stream *nameTemplate, r *collector.Record) []byte {
+	dst = group.appendName(dst, r)
+	dst = append(dst, keySep)
+	return stream.appendName(dst, r)
+}
+
+// splitKey returns the group and stream of a key made by appendKey.
+func splitKey(key string) (group, stream string, ok bool) {
+	return strings.Cut(key, "\x00")
+}
