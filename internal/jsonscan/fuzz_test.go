@@ -156,28 +156,47 @@ func checkString(t *testing.T, data []byte, i int, valid bool) {
 	}
 }
 
-func checkObject(t *testing.T, data []byte, i int) {
-	var want map[string]json.RawMessage
-	if err := json.Unmarshal(data, &want); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
+// walk steps through the object or array at data[i] with Member or Element and returns its
+// keys (decoded; none for an array) and raw values.
+func walk(t *testing.T, data []byte, i int, object bool) (keys, vals []string) {
 	i++
 	for first := true; ; first = false {
-		key, _, next, done, ok := Member(data, i, first)
+		var key []byte
+		var next int
+		var done, ok bool
+		if object {
+			key, _, next, done, ok = Member(data, i, first)
+		} else {
+			next, done, ok = Element(data, i, first)
+		}
 		if !ok {
-			t.Fatalf("%q: Member failed at %d", data, next)
+			t.Fatalf("%q: Member/Element failed at %d", data, next)
 		}
 		if done {
-			break
+			return keys, vals
 		}
 		end, st := Skip(data, next, MaxDepth)
 		if st != OK {
 			t.Fatalf("%q: value at %d: %v", data, next, st)
 		}
-		k, _ := Unquote(nil, key)
-		got[string(k)] = string(data[next:end])
+		if object {
+			k, _ := Unquote(nil, key)
+			keys = append(keys, string(k))
+		}
+		vals = append(vals, string(data[next:end]))
 		i = end
+	}
+}
+
+func checkObject(t *testing.T, data []byte, i int) {
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	keys, vals := walk(t, data, i, true)
+	got := map[string]string{}
+	for k := range keys {
+		got[keys[k]] = vals[k] // the last of duplicate keys wins, as in encoding/json
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%q: %d members, encoding/json %d", data, len(got), len(want))
@@ -194,23 +213,7 @@ func checkArray(t *testing.T, data []byte, i int) {
 	if err := json.Unmarshal(data, &want); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	i++
-	for first := true; ; first = false {
-		next, done, ok := Element(data, i, first)
-		if !ok {
-			t.Fatalf("%q: Element failed at %d", data, next)
-		}
-		if done {
-			break
-		}
-		end, st := Skip(data, next, MaxDepth)
-		if st != OK {
-			t.Fatalf("%q: element at %d: %v", data, next, st)
-		}
-		got = append(got, string(data[next:end]))
-		i = end
-	}
+	_, got := walk(t, data, i, false)
 	if len(got) != len(want) {
 		t.Fatalf("%q: %d elements, encoding/json %d", data, len(got), len(want))
 	}

@@ -12,7 +12,9 @@ import (
 
 // Both decoders copy the runs between escapes eight bytes at a time: each word is stored whole
 // into dst's spare capacity and the output advances to the first byte that ends the run, so
-// a short run costs no memmove call. dst must not overlap the input.
+// a short run costs no memmove call. dst must not overlap the input. The two loops differ in
+// what ends a run (a backslash or a byte >= 0x80; a quote or a backslash) and stay two so that
+// each tests its own constant mask.
 
 // Unquote appends to dst the value of raw, the content of a string String accepted, exactly as
 // encoding/json decodes it: escapes resolved, a surrogate pair joined, a lone or broken
