@@ -212,7 +212,8 @@ func ErrorReason(err error) string {
 // RecordErrors reports what happened to a batch that was only partly delivered: the records
 // at the indexes in Failed failed permanently (dead-lettered), the ones in Retry were not
 // delivered but may be (throttled or failed sub-requests: the pipeline sends just those again
-// after a backoff), and every other record of the batch was delivered. An index is a position
+// after a backoff, at least the longest RetryAfter among their errors), and every other record
+// of the batch was delivered. An index is a position
 // in the SinkBatch.Records handed to that Send call.
 type RecordErrors struct {
 	Failed []RecordError

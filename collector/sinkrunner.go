@@ -626,10 +626,13 @@ func (r *sinkRunner) deliver(ctx context.Context, b *SinkBatch) bool {
 				return true
 			}
 			recs := make([]*Record, len(retry))
+			var after time.Duration
 			for i, e := range retry {
 				recs[i] = b.Records[e.Index]
+				after = max(after, retryDelay(e.Err))
 			}
-			err = retry[0].Err
+			// The longest RetryAfter any of them asked for holds for the retry of them all.
+			err = RetryAfter(retry[0].Err, after)
 			b = &SinkBatch{Records: recs, Key: b.Key, Seq: b.Seq}
 		case IsPermanent(err):
 			r.warn.Warn("permanent:"+ErrorReason(err), "batch failed permanently; dead-lettered",
