@@ -113,11 +113,14 @@ func TestAgentMetricsAndHealth(t *testing.T) {
 	}
 	size := float64(lines.Len())
 	read := ctr("tailgate_pod_log_read_bytes_total")
+	// The cursor moves just after the sent counter (the batch is counted, then its frames are
+	// acknowledged): wait for both, so the buffer's age reads 0.
+	oldest := series("tailgate_buffer_oldest_age_seconds", "sink", "local")
 	deadline := time.Now().Add(20 * time.Second)
 	var m map[string]float64
 	for {
 		m = scrape(t, addr)
-		if m[sent] == 100 && m[read] == size {
+		if age, ok := m[oldest]; m[sent] == 100 && m[read] == size && ok && age == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
