@@ -136,22 +136,43 @@ func (d discardResponse) Header() http.Header         { return d.h }
 func (d discardResponse) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardResponse) WriteHeader(int)             {}
 
+// countingResponse is a ResponseWriter that counts the body bytes.
+type countingResponse struct {
+	h http.Header
+	n *countWriter
+}
+
+func (c countingResponse) Header() http.Header         { return c.h }
+func (c countingResponse) Write(b []byte) (int, error) { return c.n.Write(b) }
+func (c countingResponse) WriteHeader(int)             {}
+
 // BenchmarkScrapeHTTPGzip is one /metrics request with Accept-Encoding: gzip at 100k samples,
-// as a scraper sees it: tailgate's Handler against promhttp.HandlerFor.
+// as a scraper sees it: tailgate's Handler against promhttp.HandlerFor. tailgate-1core is the
+// same handler with GOMAXPROCS 1, where it keeps to the single-threaded gzip writer.
 func BenchmarkScrapeHTTPGzip(b *testing.B) {
 	const n = 100_000
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
-	b.Run(fmt.Sprintf("series=%d/impl=tailgate", n), func(b *testing.B) {
-		p, _ := fillPodLogs(n)
-		h := Handler(nil, nil, p)
-		cpu := startCPU(b)
-		for b.Loop() {
-			h.ServeHTTP(discardResponse{h: http.Header{}}, req)
+	for _, procs := range []int{runtime.GOMAXPROCS(0), 1} {
+		name := "tailgate"
+		if procs == 1 {
+			name = "tailgate-1core"
 		}
-		cpu.report(b)
-		perSeries(b, n)
-	})
+		b.Run(fmt.Sprintf("series=%d/impl=%s", n, name), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			p, _ := fillPodLogs(n)
+			h := Handler(nil, nil, p)
+			var size countWriter
+			cpu := startCPU(b)
+			for b.Loop() {
+				size = 0
+				h.ServeHTTP(countingResponse{h: http.Header{}, n: &size}, req)
+			}
+			cpu.report(b)
+			perSeries(b, n)
+			b.ReportMetric(float64(size), "gz-bytes")
+		})
+	}
 	b.Run(fmt.Sprintf("series=%d/impl=client_golang", n), func(b *testing.B) {
 		reg, _, _ := fillClientGolang(n)
 		h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/klauspost/pgzip"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -131,4 +133,61 @@ func TestHandlerLogsThroughTheAgentsLogger(t *testing.T) {
 	if !strings.Contains(out.String(), `"component":"exporter"`) || !strings.Contains(out.String(), "collector broke") {
 		t.Errorf("agent log = %q, want the gather error as JSON with component=exporter", out.String())
 	}
+}
+
+// TestHandlerLargeGzip scrapes an exposition above parallelGzipMin: the first gzip scrape is
+// compressed by the single-threaded writer, the next ones (the size is now known) in parallel
+// blocks, and every one decompresses to the same bytes as the plain scrape.
+func TestHandlerLargeGzip(t *testing.T) {
+	pods := NewPodLogs()
+	for i := range 15_000 {
+		pods.Acquire("namespace-"+fmt.Sprint(i%40), fmt.Sprint("deployment-7d9f8b6c4-", i), "app", "stdout").Add(uint64(i), 10)
+	}
+	h := Handler(nil, nil, pods).(*handler)
+	scrape := func(encoding string) []byte {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", encoding)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if encoding != "gzip" {
+			return rec.Body.Bytes()
+		}
+		zr, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("gunzip: %v", err)
+		}
+		return b
+	}
+	plain := scrape("identity")
+	if len(plain) < parallelGzipMin {
+		t.Fatalf("exposition is %d bytes, want at least %d for the parallel path", len(plain), parallelGzipMin)
+	}
+	for i := range 3 {
+		if got := scrape("gzip"); !bytes.Equal(got, plain) {
+			t.Fatalf("gzip scrape %d: %d bytes differ from the %d-byte plain scrape", i, len(got), len(plain))
+		}
+	}
+}
+
+func TestHandlerGzipChoice(t *testing.T) {
+	h := Handler(nil, nil).(*handler)
+	f := func(lastSize int64, wantParallel bool) {
+		t.Helper()
+		h.lastSize.Store(lastSize)
+		gz := h.gzipWriter(io.Discard)
+		defer h.putGzipWriter(gz)
+		if _, parallel := gz.(*pgzip.Writer); parallel != wantParallel {
+			t.Errorf("last scrape %d bytes: parallel gzip %v, want %v", lastSize, parallel, wantParallel)
+		}
+	}
+	multicore := runtime.GOMAXPROCS(0) > 1
+	f(0, false)
+	f(parallelGzipMin-1, false)
+	f(parallelGzipMin, multicore)
+	f(100<<20, multicore)
 }
