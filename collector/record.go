@@ -98,6 +98,10 @@ type Record struct {
 	ID     ID
 	Stream Stream
 	Flags  uint8
+	// Parts is, on a part of a record the pipeline split at a sink's size limit (FlagPart),
+	// how many parts the record was split into; 0 when unknown (a part replayed from the
+	// dead-letter store). It lives only between the pipeline and a sink: frames don't hold it.
+	Parts uint32
 	// Message is the reassembled line without its newline.
 	Message []byte
 	// Tag is the forward tag; empty for tailed records.

@@ -331,7 +331,7 @@ func (r *sinkRunner) addOversized(ctx context.Context, rec *Record, tf *trackedF
 		return
 	}
 	rest := rec.Message
-	for i := 0; ; i++ {
+	if policy == OversizeTruncate {
 		part := *rec
 		part.Fields = nil
 		n := r.fit(&part, rest, limit)
@@ -340,27 +340,44 @@ func (r *sinkRunner) addOversized(ctx context.Context, rec *Record, tf *trackedF
 			return
 		}
 		part.Message = rest[:n]
-		rest = rest[n:]
-		if policy == OversizeTruncate || i == maxParts-1 {
-			part.Flags |= FlagTruncated
-			*rec = part
-			r.addFitting(ctx, rec, tf)
-			return
-		}
-		part.ID = rec.ID.Part(i)
+		part.Flags |= FlagTruncated
+		*rec = part
+		r.addFitting(ctx, rec, tf)
+		return
+	}
+	// Cut every part before sending any, so each carries the count (Cloud Logging's
+	// split.totalSplits, Pub/Sub's parts attribute) and a record that cannot be cut is
+	// dead-lettered whole.
+	var parts []Record
+	for first := true; first || len(rest) > 0; first = false {
+		part := *rec
+		part.Fields = nil
+		part.ID = rec.ID.Part(len(parts))
 		part.Flags |= FlagPart
-		if len(rest) == 0 && i == 0 {
-			// Only the fields were too big: one part, the message whole.
-			*rec = part
-			r.addFitting(ctx, rec, tf)
+		n := r.fit(&part, rest, limit)
+		if n < 0 {
+			r.deadLetterOversize(ctx, rec, tf, fmt.Errorf("record does not fit in %d bytes even without its message", limit))
 			return
 		}
-		p := new(Record)
-		*p = part
-		r.addFitting(ctx, p, tf)
-		if len(rest) == 0 {
-			return
+		part.Message = rest[:n]
+		rest = rest[n:]
+		if len(parts) == maxParts-1 && len(rest) > 0 {
+			part.Flags |= FlagTruncated // the last part the ID can number: the rest is cut
+			rest = nil
 		}
+		parts = append(parts, part)
+	}
+	for i := range parts {
+		parts[i].Parts = uint32(len(parts))
+	}
+	if len(parts) == 1 {
+		// Only the fields were too big: one part, the message whole.
+		*rec = parts[0]
+		r.addFitting(ctx, rec, tf)
+		return
+	}
+	for i := range parts {
+		r.addFitting(ctx, &parts[i], tf)
 	}
 }
 

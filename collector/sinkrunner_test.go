@@ -190,6 +190,9 @@ func TestOversizePolicies(t *testing.T) {
 			if want := MakeID(1, 1).Part(i); r.ID != want {
 				t.Errorf("part %d id %s, want %s", i, r.ID, want)
 			}
+			if r.Parts != uint32(len(parts)) {
+				t.Errorf("part %d says %d parts, want %d", i, r.Parts, len(parts))
+			}
 		}
 		if got := testutil.ToFloat64(p.metrics.SinkOversize.WithLabelValues("s", "split")); got != 1 {
 			t.Errorf("split counted %v times, want 1", got)

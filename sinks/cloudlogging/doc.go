@@ -26,8 +26,10 @@
 //     keeps the deeper part as JSON text.
 //   - insertId is the record's id and timestamp the record's time, so a retry or a replay
 //     after a crash is de-duplicated by Cloud Logging (same insertId and timestamp).
-//   - A record the pipeline split at the entry limit carries split {uid, index}; its parts are
-//     text (a JSON object cut in pieces is no longer one), each textPayload a piece of the line.
+//   - A record the pipeline split at the entry limit carries split {uid, index, totalSplits}
+//     (totalSplits absent on a part replayed from the dead-letter store, whose count is not
+//     kept); its parts are text (a JSON object cut in pieces is no longer one), each
+//     textPayload a piece of the line.
 //
 // # Structured-logging fields honoured (top level of a JSON payload)
 //

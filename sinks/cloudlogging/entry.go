@@ -156,14 +156,15 @@ func (e *entryEncoder) appendEntry(b []byte, r *collector.Record) ([]byte, entry
 	}
 
 	if r.Flags&collector.FlagPart != 0 {
-		b = appendSplit(b, r.ID)
+		b = appendSplit(b, r.ID, r.Parts)
 	}
 	return b, entryOK
 }
 
 // appendSplit writes LogEntry.split for a part of a record the pipeline split: uid is the
-// whole record's id, index the part's number (both recovered from the part's ID).
-func appendSplit(b []byte, id collector.ID) []byte {
+// whole record's id, index the part's number (both recovered from the part's ID), totalSplits
+// the part count when the record carries it.
+func appendSplit(b []byte, id collector.ID, parts uint32) []byte {
 	index := uint64(id[8])<<8 | uint64(id[9])
 	id[8], id[9] = 0, 0
 	b, s := beginMessage(b, fieldSplit)
@@ -173,6 +174,10 @@ func appendSplit(b []byte, id collector.ID) []byte {
 	if index != 0 {
 		b = protowire.AppendTag(b, 2, protowire.VarintType)
 		b = protowire.AppendVarint(b, index)
+	}
+	if parts != 0 {
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(parts))
 	}
 	return endMessage(b, s)
 }

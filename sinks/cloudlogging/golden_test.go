@@ -26,6 +26,7 @@ type goldenRecord struct {
 	Tag    string          `json:"tag"`
 	Fields json.RawMessage `json:"fields"` // the record's Fields, as JSON
 	Part   int             `json:"part"`   // > 0: part N of a split record
+	Parts  uint32          `json:"parts"`  // of a split record: how many parts (0: unknown)
 	NoKube bool            `json:"no_kube"`
 }
 
@@ -115,6 +116,7 @@ func goldenToRecord(t *testing.T, gr goldenRecord, msg []byte) *collector.Record
 	if gr.Part > 0 {
 		r.ID = r.ID.Part(gr.Part)
 		r.Flags |= collector.FlagPart
+		r.Parts = gr.Parts
 	}
 	if gr.NoKube {
 		r.Source = collector.NewSource(9, "apps", nil)

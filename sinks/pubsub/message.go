@@ -27,6 +27,10 @@ const (
 	// attrPart is the part number (0, 1, ...) of one part of a record split at
 	// max_message_bytes (collector.FlagPart); part i's id is the record's ID.Part(i).
 	attrPart = "part"
+	// attrParts is, beside part, how many parts the record was split into (absent when the
+	// count is unknown: a part replayed from the dead-letter store), so a consumer knows when
+	// it holds them all.
+	attrParts = "parts"
 )
 
 // arenaChunk is the size of the blocks message data is encoded into: a few allocations per
@@ -109,6 +113,9 @@ func fillAttributes(m map[string]string, r *collector.Record, id string) {
 	}
 	if r.Flags&collector.FlagPart != 0 {
 		m[attrPart] = strconv.Itoa(partNumber(r.ID))
+		if r.Parts > 0 {
+			m[attrParts] = strconv.FormatUint(uint64(r.Parts), 10)
+		}
 	}
 }
 

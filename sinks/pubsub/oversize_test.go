@@ -111,8 +111,9 @@ func TestOversizeTruncateIsTheDefault(t *testing.T) {
 		if !strings.HasPrefix(string(r.Message), env.Message) || string(env.Fields) != "{}" {
 			t.Errorf("truncated record: message %q is not a prefix, or fields %s kept", env.Message, env.Fields)
 		}
-		// As much as fits: the measure reserves only the part attribute beside the message.
-		if size := proto.Size(msg); size < 2048-32 {
+		// As much as fits: the measure reserves only the part and parts attributes beside
+		// the message.
+		if size := proto.Size(msg); size < 2048-48 {
 			t.Errorf("truncated to %d bytes, want close to 2048", size)
 		}
 	}
@@ -143,8 +144,9 @@ func TestOversizeSplit(t *testing.T) {
 		if want := rs[1].ID.Part(i).String(); env.ID != want || msg.Attributes[attrID] != want {
 			t.Errorf("part %d: id %s (attribute %s), want %s", i, env.ID, msg.Attributes[attrID], want)
 		}
-		if msg.Attributes[attrPart] != strconv.Itoa(i) || msg.Attributes[attrTruncated] != "" {
-			t.Errorf("part %d: attributes %v", i, msg.Attributes)
+		if msg.Attributes[attrPart] != strconv.Itoa(i) || msg.Attributes[attrParts] != strconv.Itoa(len(parts)) ||
+			msg.Attributes[attrTruncated] != "" {
+			t.Errorf("part %d of %d: attributes %v", i, len(parts), msg.Attributes)
 		}
 		if string(env.Fields) != "{}" {
 			t.Errorf("part %d: fields %s, want none", i, env.Fields)

@@ -165,8 +165,12 @@ func (c *sizeCache) get(src *collector.Source) *sourceSize {
 	return ss
 }
 
-// maxPartAttr is the longest part attribute: part numbers are below 2^16.
-const maxPartAttr = "65535"
+// maxPartAttr and maxPartsAttr are the longest part and parts attributes: part numbers are
+// below 2^16.
+const (
+	maxPartAttr  = "65535"
+	maxPartsAttr = "65536"
+)
 
 func measureSource(src *collector.Source, kube *collector.Kube) *sourceSize {
 	ss := &sourceSize{src: src, kube: kube}
@@ -188,6 +192,7 @@ func measureSource(src *collector.Source, kube *collector.Kube) *sourceSize {
 		attrSize(attrSource, validUTF8(input)) +
 		attrSize(attrID, "0123456789abcdef0123456789abcdef") +
 		attrSize(attrTruncated, "true") +
-		attrSize(attrPart, maxPartAttr)
+		attrSize(attrPart, maxPartAttr) +
+		attrSize(attrParts, maxPartsAttr)
 	return ss
 }

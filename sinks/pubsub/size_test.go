@@ -22,9 +22,12 @@ func builtMessage(s *Sink, r *collector.Record, key string) *pb.PubsubMessage {
 // reservedFlags is what exactBytes counts for flags r does not carry: it measures a record
 // before the pipeline flags it, so it always leaves room for both.
 func reservedFlags(r *collector.Record) int {
-	n := attrSize(attrPart, maxPartAttr)
+	n := attrSize(attrPart, maxPartAttr) + attrSize(attrParts, maxPartsAttr)
 	if r.Flags&collector.FlagPart != 0 {
 		n -= attrSize(attrPart, "0") // a one-digit part number in these tests
+		if r.Parts > 0 {
+			n -= attrSize(attrParts, "0") // and a one-digit count
+		}
 	}
 	if r.Flags&collector.FlagTruncated == 0 {
 		n += attrSize(attrTruncated, "true")
@@ -93,6 +96,9 @@ func TestRecordBytesMeasuresTheMessage(t *testing.T) {
 	r = base("a part")
 	r.Flags, r.ID = collector.FlagPart, collector.MakeID(9, 1).Part(3)
 	cases["part"] = r
+	r = base("a counted part")
+	r.Flags, r.ID, r.Parts = collector.FlagPart, collector.MakeID(9, 1).Part(3), 7
+	cases["counted part"] = r
 	r = base("stderr")
 	r.Stream = collector.StreamStderr
 	cases["stderr"] = r
@@ -167,6 +173,7 @@ func FuzzRecordBytes(f *testing.F) {
 			Flags: flags & (collector.FlagTruncated | collector.FlagPart), Message: msg, Tag: tag, Fields: fields}
 		if r.Flags&collector.FlagPart != 0 {
 			r.ID = r.ID.Part(int(flags>>4) % 10)
+			r.Parts = uint32(flags>>6) * 3 // 0 (unknown), 3, 6 or 9: one digit
 		}
 		for _, s := range []*Sink{plain, keyed} {
 			checkMeasure(t, s, "fuzz", r)
