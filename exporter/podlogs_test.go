@@ -91,11 +91,13 @@ func TestPodLogsEmptyWritesNothing(t *testing.T) {
 func TestAddDroppedReasonsAreBounded(t *testing.T) {
 	p := NewPodLogs()
 	s := p.Acquire("ns", "pod", "c", "stdout")
-	for i, r := range []string{"a", "b", "c", "d", "e", "a", `q"uote`} {
+	reasons := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "a", `q"uote`}
+	for i, r := range reasons {
 		s.AddDropped(r, uint64(i+1))
 	}
 	e := parseProm(t, scrape(t, p))
-	want := map[string]float64{"a": 1 + 6, "b": 2, "c": 3, DropReasonOther: 4 + 5 + 7}
+	// The first maxDropReasons-1 = 9 reasons have their own series; the rest are other.
+	want := map[string]float64{"a": 1 + 12, "b": 2, "c": 3, "i": 9, DropReasonOther: 10 + 11 + 13}
 	for r, v := range want {
 		k := podKey(PodLogDroppedName, "ns", "pod", "c", "stdout", "reason", r)
 		if e.samples[k] != v {
