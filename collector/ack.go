@@ -10,9 +10,11 @@ import (
 // A frame is done when it is sealed (all its records were put in batches) and every batch that
 // holds some of its records was acknowledged; batches may finish in any order.
 //
-// A done frame's memory is handed back at once, not when the cursor passes it: one slow batch
-// (a retry, a keyed batch waiting for its MaxDelay) then pins only the frames it holds records
-// of, not every frame read after them. The queue keeps only the small trackedFrame structs.
+// A frame's memory is handed back as soon as nothing points into it: when it is sealed and the
+// batches that borrow its records (rather than copy them) are acknowledged, not when the cursor
+// passes it. One slow batch (a retry, a keyed batch waiting for its MaxDelay) then pins only the
+// frames it borrows from, not every frame read after them. The queue keeps only the small
+// trackedFrame structs.
 type ackTracker struct {
 	mu     sync.Mutex
 	reader *buffer.Reader
@@ -22,10 +24,11 @@ type ackTracker struct {
 }
 
 type trackedFrame struct {
-	end      buffer.Position
-	pending  int // batches not yet acknowledged
-	sealed   bool
-	released bool // done was called
+	end       buffer.Position
+	pending   int // batches not yet acknowledged
+	borrowers int // of those, the ones pointing into data and records (not holding copies)
+	sealed    bool
+	released  bool // done was called
 	// The frame's payload and decoded records, recycled once the frame is acknowledged.
 	data    []byte
 	records []Record
@@ -39,10 +42,14 @@ func (t *ackTracker) add(end buffer.Position) *trackedFrame {
 	return f
 }
 
-// addBatch is called before dispatch when a batch takes records of f.
-func (t *ackTracker) addBatch(f *trackedFrame) {
+// addBatch is called before dispatch when a batch takes records of f; borrows says whether it
+// points into f's memory (false: it holds copies, or nothing).
+func (t *ackTracker) addBatch(f *trackedFrame, borrows bool) {
 	t.mu.Lock()
 	f.pending++
+	if borrows {
+		f.borrowers++
+	}
 	t.mu.Unlock()
 }
 
@@ -54,17 +61,22 @@ func (t *ackTracker) seal(f *trackedFrame) {
 	t.mu.Unlock()
 }
 
-func (t *ackTracker) batchDone(f *trackedFrame) {
+// batchDone is called when a batch that took records of f (borrowed as given to addBatch)
+// was acknowledged.
+func (t *ackTracker) batchDone(f *trackedFrame, borrowed bool) {
 	t.mu.Lock()
 	f.pending--
+	if borrowed {
+		f.borrowers--
+	}
 	t.release(f)
 	t.advance()
 	t.mu.Unlock()
 }
 
-// release hands a done frame's memory back. Caller holds mu.
+// release hands f's memory back once nothing points into it. Caller holds mu.
 func (t *ackTracker) release(f *trackedFrame) {
-	if f.sealed && f.pending == 0 && !f.released {
+	if f.sealed && f.borrowers == 0 && !f.released {
 		f.released = true
 		if t.done != nil {
 			t.done(f)

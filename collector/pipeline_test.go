@@ -1,10 +1,10 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +30,19 @@ type fakeSink struct {
 
 func (s *fakeSink) Name() string   { return s.name }
 func (s *fakeSink) Limits() Limits { return s.limits }
+
+// cloneRecords deep-copies a batch's records: a sink must not keep the pipeline's past Send
+// (they point into recycled frames and batch memory).
+func cloneRecords(recs []*Record) []*Record {
+	out := make([]*Record, len(recs))
+	for i, r := range recs {
+		c := *r
+		c.Message, c.Tag, c.Fields = bytes.Clone(r.Message), bytes.Clone(r.Tag), bytes.Clone(r.Fields)
+		out[i] = &c
+	}
+	return out
+}
+
 func (s *fakeSink) Send(ctx context.Context, b *SinkBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -37,7 +50,7 @@ func (s *fakeSink) Send(ctx context.Context, b *SinkBatch) error {
 		s.attempts = map[uint64]int{}
 	}
 	s.attempts[b.Seq]++
-	s.batches = append(s.batches, &SinkBatch{Records: slices.Clone(b.Records), Key: b.Key, Seq: b.Seq})
+	s.batches = append(s.batches, &SinkBatch{Records: cloneRecords(b.Records), Key: b.Key, Seq: b.Seq})
 	var err error
 	if s.fail != nil {
 		err = s.fail(b, s.attempts[b.Seq])

@@ -54,10 +54,11 @@ type Limits struct {
 	// MaxOpenKeys bounds the keys with a partial batch open at once (Keyer sinks); when a new
 	// key would pass it, the oldest open batch is sent as it is. 0 means a default of 256.
 	MaxOpenKeys int
-	// MaxOpenBytes bounds the cost (RecordCost) of all partial batches open at once: every open
-	// batch holds the buffer frames its records point into, so with many keys it is what bounds
-	// memory. When it is passed, the oldest open batch is sent as it is. 0 means
-	// max(8 MiB, 2 x MaxBytes).
+	// MaxOpenBytes bounds the cost (RecordCost) of all partial batches open at once. A batch
+	// with a non-empty key holds copies of its records (so the frames they were read from are
+	// freed at once, however many keys take a few records of each); other batches point into
+	// their frames. Either way it is what bounds memory with many keys. When it is passed, the
+	// oldest open batch is sent as it is. 0 means max(8 MiB, 2 x MaxBytes).
 	MaxOpenBytes int
 	// OrderedKeys keeps at most one batch of a key in flight, and sends a key's batches in the
 	// order they were cut (a CloudWatch stream's requests in order); different keys still go

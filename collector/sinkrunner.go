@@ -64,6 +64,7 @@ type sinkRunner struct {
 	dlq         *deadLetter
 	freeRecords chan []Record  // record slices of acknowledged frames
 	freeBatches chan []*Record // record pointer slices of finished batches
+	freeMem     chan *batchMem // record copies of finished keyed batches
 
 	sent, retried, failed, dead prometheus.Counter
 	oversize                    [OversizeDeadLetter + 1]prometheus.Counter
@@ -151,6 +152,7 @@ func newRunner(s Sink, rd *buffer.Reader, m *Metrics, log *slog.Logger, dlq *dea
 	r.tracker.reader = rd
 	r.freeRecords = make(chan []Record, recycledFrames)
 	r.freeBatches = make(chan []*Record, 2*l.MaxInFlight+1)
+	r.freeMem = make(chan *batchMem, 2*l.MaxInFlight+1)
 	r.tracker.done = r.recycle
 	return r
 }
@@ -190,10 +192,34 @@ func (r *sinkRunner) takeRecords() []Record {
 	}
 }
 
-// pendingBatch is a batch being filled, with the frames its records come from.
+// takeMem returns an empty batchMem for a new keyed batch, reusing a finished batch's.
+func (r *sinkRunner) takeMem() *batchMem {
+	select {
+	case m := <-r.freeMem:
+		return m
+	default:
+		return new(batchMem)
+	}
+}
+
+// putMem keeps a finished batch's record copies for reuse.
+func (r *sinkRunner) putMem(m *batchMem) {
+	if m == nil {
+		return
+	}
+	m.reset()
+	select {
+	case r.freeMem <- m:
+	default:
+	}
+}
+
+// pendingBatch is a batch being filled, with the frames its records come from. A batch with a
+// destination key holds copies of its records in mem (nil: it points into the frames).
 type pendingBatch struct {
 	key        string
 	records    []*Record
+	mem        *batchMem
 	bytes      int
 	frames     []*trackedFrame
 	deadline   time.Time // started + MaxDelay
@@ -203,7 +229,10 @@ type pendingBatch struct {
 func (b *pendingBatch) add(r *Record, cost int, f *trackedFrame, t *ackTracker) {
 	if len(b.frames) == 0 || b.frames[len(b.frames)-1] != f {
 		b.frames = append(b.frames, f)
-		t.addBatch(f)
+		t.addBatch(f, b.mem == nil)
+	}
+	if b.mem != nil {
+		r = b.mem.copy(r)
 	}
 	b.records = append(b.records, r)
 	b.bytes += cost
@@ -432,7 +461,7 @@ func (r *sinkRunner) deadLetterOversize(ctx context.Context, rec *Record, tf *tr
 	err = WithReason("oversize", err)
 	r.warn.Warn("oversize", "record over the sink's size limit; dead-lettered", "reason", "oversize", "err", err)
 	if !r.deadLetter(ctx, []*Record{rec}, err) {
-		r.tracker.addBatch(tf) // never done: the frame stays in the buffer for the next start
+		r.tracker.addBatch(tf, false) // never done: the frame stays in the buffer for the next start
 	}
 }
 
@@ -453,6 +482,12 @@ func (r *sinkRunner) addFitting(ctx context.Context, rec *Record, tf *trackedFra
 			r.dispatch(ctx, r.oldest())
 		}
 		b = &pendingBatch{key: string(key), deadline: time.Now().Add(r.limits.MaxDelay), records: r.takeBatch()}
+		if len(key) > 0 {
+			// Many keys each take a few records of every frame: holding copies frees the
+			// frames once read, where pointers would pin each until its last key's batch
+			// is acknowledged.
+			b.mem = r.takeMem()
+		}
 		r.open[b.key] = b
 		r.order = append(r.order, b)
 	}
@@ -591,8 +626,9 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 		<-r.sem
 		if ok {
 			for _, f := range b.frames {
-				r.tracker.batchDone(f)
+				r.tracker.batchDone(f, b.mem == nil)
 			}
+			r.putMem(b.mem) // only once delivered: an unfinished batch's frames stay unreleased too
 		}
 		select {
 		case r.freeBatches <- b.records[:0]:
