@@ -1,17 +1,28 @@
 package collector
 
+import "sync"
+
 // batchMem holds copies of a keyed batch's records: the Record structs in chunks whose
 // addresses never move, and the bytes they point to (message, tag, fields) in an arena of
 // chunks. A keyed sink (a CloudWatch stream, a Cloud Logging log) has many batches open, each
 // taking a few records of every frame; with pointers, one frame stays in memory until the last
 // of those batches is acknowledged, and so do all the frames read meanwhile. With copies the
-// frame is freed as soon as it is read, and memory is what the open batches hold (bounded by
-// MaxOpenBytes), at the cost of one copy of each record's bytes.
+// frame is freed as soon as it is read, and memory is what the open and in-flight batches hold
+// (bounded by MaxOpenBytes and MaxInFlight), at the cost of one copy of each record's bytes.
+// Chunks go back to the runner's pools when the batch is done, so steady state allocates
+// nothing.
 type batchMem struct {
-	recs [][]Record
-	ri   int // chunk of recs being filled
-	bufs [][]byte
-	bi   int // chunk of bufs being filled
+	pools *memPools
+	recs  [][]Record
+	ri    int // chunk of recs being filled
+	bufs  [][]byte
+	bi    int // chunk of bufs being filled
+}
+
+// memPools are a runner's spare chunks, shared by its batches.
+type memPools struct {
+	recs sync.Pool // *[]Record, len 0, cap memRecordChunk
+	bufs sync.Pool // *[]byte, len 0, cap memByteChunk
 }
 
 const (
@@ -20,9 +31,6 @@ const (
 	// memLargeBytes: a value at least this long gets its own allocation instead of an arena
 	// chunk, so one big message does not waste the rest of a chunk.
 	memLargeBytes = memByteChunk / 4
-	// memKeepRecords and memKeepBytes bound what a recycled batchMem keeps.
-	memKeepRecords = 4096
-	memKeepBytes   = 1 << 20
 )
 
 // copy returns a copy of r, and of the bytes it points to, owned by m.
@@ -31,7 +39,7 @@ func (m *batchMem) copy(r *Record) *Record {
 		m.ri++
 	}
 	if m.ri == len(m.recs) {
-		m.recs = append(m.recs, make([]Record, 0, memRecordChunk))
+		m.recs = append(m.recs, m.recordChunk())
 	}
 	chunk := append(m.recs[m.ri], *r)
 	m.recs[m.ri] = chunk
@@ -54,7 +62,7 @@ func (m *batchMem) bytes(b []byte) []byte {
 		m.bi++
 	}
 	if m.bi == len(m.bufs) {
-		m.bufs = append(m.bufs, make([]byte, 0, memByteChunk))
+		m.bufs = append(m.bufs, m.byteChunk())
 	}
 	buf := m.bufs[m.bi]
 	n := len(buf)
@@ -63,26 +71,42 @@ func (m *batchMem) bytes(b []byte) []byte {
 	return buf[n:len(buf):len(buf)] // capped: an append by the sink cannot run into the next copy
 }
 
-// reset empties m for another batch, dropping what it held pointers to (sources) and what it
-// holds past memKeepRecords and memKeepBytes.
-func (m *batchMem) reset() {
-	if len(m.recs) > memKeepRecords/memRecordChunk {
-		clear(m.recs[memKeepRecords/memRecordChunk:])
-		m.recs = m.recs[:memKeepRecords/memRecordChunk]
-	}
-	for i := range m.recs {
-		clear(m.recs[i])
-		m.recs[i] = m.recs[i][:0]
-	}
-	kept := 0
-	for i := range m.bufs {
-		if kept >= memKeepBytes {
-			clear(m.bufs[i:])
-			m.bufs = m.bufs[:i]
-			break
+func (m *batchMem) recordChunk() []Record {
+	if m.pools != nil {
+		if p, _ := m.pools.recs.Get().(*[]Record); p != nil {
+			return *p
 		}
-		m.bufs[i] = m.bufs[i][:0]
-		kept += cap(m.bufs[i])
 	}
+	return make([]Record, 0, memRecordChunk)
+}
+
+func (m *batchMem) byteChunk() []byte {
+	if m.pools != nil {
+		if p, _ := m.pools.bufs.Get().(*[]byte); p != nil {
+			return *p
+		}
+	}
+	return make([]byte, 0, memByteChunk)
+}
+
+// reset empties m for another batch: its chunks go back to the pools, emptied of what they
+// pointed to (sources), and nothing the batch held stays reachable from m.
+func (m *batchMem) reset() {
+	for i, chunk := range m.recs {
+		clear(chunk)
+		if m.pools != nil {
+			chunk = chunk[:0]
+			m.pools.recs.Put(&chunk)
+		}
+		m.recs[i] = nil
+	}
+	for i, buf := range m.bufs {
+		if m.pools != nil {
+			buf = buf[:0]
+			m.pools.bufs.Put(&buf)
+		}
+		m.bufs[i] = nil
+	}
+	m.recs, m.bufs = m.recs[:0], m.bufs[:0]
 	m.ri, m.bi = 0, 0
 }

@@ -65,6 +65,7 @@ type sinkRunner struct {
 	freeRecords chan []Record  // record slices of acknowledged frames
 	freeBatches chan []*Record // record pointer slices of finished batches
 	freeMem     chan *batchMem // record copies of finished keyed batches
+	memPools    memPools       // their chunks
 
 	sent, retried, failed, dead prometheus.Counter
 	oversize                    [OversizeDeadLetter + 1]prometheus.Counter
@@ -198,7 +199,7 @@ func (r *sinkRunner) takeMem() *batchMem {
 	case m := <-r.freeMem:
 		return m
 	default:
-		return new(batchMem)
+		return &batchMem{pools: &r.memPools}
 	}
 }
 
