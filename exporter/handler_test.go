@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/pgzip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -190,4 +191,60 @@ func TestHandlerGzipChoice(t *testing.T) {
 	f(parallelGzipMin-1, false)
 	f(parallelGzipMin, multicore)
 	f(100<<20, multicore)
+}
+
+// failingResponse accepts limit body bytes, then fails every write: a scraper that went away.
+type failingResponse struct {
+	h     http.Header
+	limit int
+	n     int
+}
+
+func (f *failingResponse) Header() http.Header { return f.h }
+func (f *failingResponse) WriteHeader(int)     {}
+func (f *failingResponse) Write(b []byte) (int, error) {
+	if f.n+len(b) > f.limit {
+		return 0, errors.New("connection reset by peer")
+	}
+	f.n += len(b)
+	return len(b), nil
+}
+
+// TestHandlerGzipScraperGone: a scraper that disconnects in the middle of a large gzip scrape
+// (the parallel writer's path) costs a logged warning, not a hang or a panic, and the writers
+// returned to the pools serve the next scrape whole.
+func TestHandlerGzipScraperGone(t *testing.T) {
+	pods := NewPodLogs()
+	for i := range 15_000 {
+		pods.Acquire("namespace-"+fmt.Sprint(i%40), fmt.Sprint("deployment-7d9f8b6c4-", i), "app", "stdout").Add(uint64(i), 10)
+	}
+	h := Handler(nil, nil, pods).(*handler)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	for _, limit := range []int{0, 100, 64 << 10, 300 << 10} {
+		h.lastSize.Store(100 << 20) // a failed scrape counts less: take the parallel path each time
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.ServeHTTP(&failingResponse{h: http.Header{}, limit: limit}, req)
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("scrape with the scraper gone after %d bytes did not return", limit)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	zr, err := gzip.NewReader(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gunzip after failed scrapes: %v", err)
+	}
+	if e := parseProm(t, b); len(e.samples) != 2*15_000 {
+		t.Fatalf("%d samples after failed scrapes, want %d", len(e.samples), 2*15_000)
+	}
 }
