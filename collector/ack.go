@@ -29,7 +29,7 @@ type trackedFrame struct {
 	borrowers int // of those, the ones pointing into data and records (not holding copies)
 	sealed    bool
 	released  bool // done was called
-	// The frame's payload and decoded records, recycled once the frame is acknowledged.
+	// The frame's payload and decoded records, recycled once nothing points into them.
 	data    []byte
 	records []Record
 }

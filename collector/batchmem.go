@@ -10,7 +10,7 @@ import "sync"
 // frame is freed as soon as it is read, and memory is what the open and in-flight batches hold
 // (bounded by MaxOpenBytes and MaxInFlight), at the cost of one copy of each record's bytes.
 // Chunks go back to the runner's pools when the batch is done, so steady state allocates
-// nothing.
+// no chunks.
 type batchMem struct {
 	pools *memPools
 	recs  [][]Record
@@ -72,41 +72,30 @@ func (m *batchMem) bytes(b []byte) []byte {
 }
 
 func (m *batchMem) recordChunk() []Record {
-	if m.pools != nil {
-		if p, _ := m.pools.recs.Get().(*[]Record); p != nil {
-			return *p
-		}
+	if p, _ := m.pools.recs.Get().(*[]Record); p != nil {
+		return *p
 	}
 	return make([]Record, 0, memRecordChunk)
 }
 
 func (m *batchMem) byteChunk() []byte {
-	if m.pools != nil {
-		if p, _ := m.pools.bufs.Get().(*[]byte); p != nil {
-			return *p
-		}
+	if p, _ := m.pools.bufs.Get().(*[]byte); p != nil {
+		return *p
 	}
 	return make([]byte, 0, memByteChunk)
 }
 
-// reset empties m for another batch: its chunks go back to the pools, emptied of what they
-// pointed to (sources), and nothing the batch held stays reachable from m.
-func (m *batchMem) reset() {
-	for i, chunk := range m.recs {
+// release gives m's chunks back to the pools, emptied of what they pointed to (sources). m is
+// not used again.
+func (m *batchMem) release() {
+	for _, chunk := range m.recs {
 		clear(chunk)
-		if m.pools != nil {
-			chunk = chunk[:0]
-			m.pools.recs.Put(&chunk)
-		}
-		m.recs[i] = nil
+		chunk = chunk[:0]
+		m.pools.recs.Put(&chunk)
 	}
-	for i, buf := range m.bufs {
-		if m.pools != nil {
-			buf = buf[:0]
-			m.pools.bufs.Put(&buf)
-		}
-		m.bufs[i] = nil
+	for _, buf := range m.bufs {
+		buf = buf[:0]
+		m.pools.bufs.Put(&buf)
 	}
-	m.recs, m.bufs = m.recs[:0], m.bufs[:0]
-	m.ri, m.bi = 0, 0
+	*m = batchMem{}
 }

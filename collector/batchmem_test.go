@@ -51,14 +51,18 @@ func TestBatchMemCopies(t *testing.T) {
 			t.Fatalf("copy %d: message capacity %d past its length %d: an append would overwrite the next copy", i, cap(c.Message), len(c.Message))
 		}
 	}
-	m.reset()
-	if m.ri != 0 || m.bi != 0 || len(m.recs) != 0 || len(m.bufs) != 0 {
-		t.Fatalf("after reset: ri %d bi %d, %d record chunks, %d arena chunks", m.ri, m.bi, len(m.recs), len(m.bufs))
+	m.release()
+	// The chunks went back to the pool emptied: a reused record chunk holds no record, nor its
+	// source pointer.
+	p, _ := pools.recs.Get().(*[]Record)
+	if p == nil {
+		t.Fatal("release gave no record chunk back to the pool")
 	}
-	// The chunks went back to the pool emptied: a reused record chunk holds no source.
-	if p, _ := pools.recs.Get().(*[]Record); p != nil && (len(*p) != 0 || cap(*p) > 0 && (*p)[:1][0].Source != nil) {
+	if len(*p) != 0 || (*p)[:1][0].Source != nil {
 		t.Fatal("a pooled record chunk kept a record (and its source pointer)")
 	}
+	pools.recs.Put(p)
+	m = batchMem{pools: pools}
 	r := Record{Message: []byte("again")}
 	if c := m.copy(&r); string(c.Message) != "again" {
 		t.Fatalf("copy after reset: %q", c.Message)

@@ -64,8 +64,7 @@ type sinkRunner struct {
 	dlq         *deadLetter
 	freeRecords chan []Record  // record slices of acknowledged frames
 	freeBatches chan []*Record // record pointer slices of finished batches
-	freeMem     chan *batchMem // record copies of finished keyed batches
-	memPools    memPools       // their chunks
+	memPools    memPools       // chunks of keyed batches' record copies
 
 	sent, retried, failed, dead prometheus.Counter
 	oversize                    [OversizeDeadLetter + 1]prometheus.Counter
@@ -153,7 +152,6 @@ func newRunner(s Sink, rd *buffer.Reader, m *Metrics, log *slog.Logger, dlq *dea
 	r.tracker.reader = rd
 	r.freeRecords = make(chan []Record, recycledFrames)
 	r.freeBatches = make(chan []*Record, 2*l.MaxInFlight+1)
-	r.freeMem = make(chan *batchMem, 2*l.MaxInFlight+1)
 	r.tracker.done = r.recycle
 	return r
 }
@@ -190,28 +188,6 @@ func (r *sinkRunner) takeRecords() []Record {
 		return recs
 	default:
 		return nil
-	}
-}
-
-// takeMem returns an empty batchMem for a new keyed batch, reusing a finished batch's.
-func (r *sinkRunner) takeMem() *batchMem {
-	select {
-	case m := <-r.freeMem:
-		return m
-	default:
-		return &batchMem{pools: &r.memPools}
-	}
-}
-
-// putMem keeps a finished batch's record copies for reuse.
-func (r *sinkRunner) putMem(m *batchMem) {
-	if m == nil {
-		return
-	}
-	m.reset()
-	select {
-	case r.freeMem <- m:
-	default:
 	}
 }
 
@@ -360,48 +336,39 @@ func (r *sinkRunner) addOversized(ctx context.Context, rec *Record, tf *trackedF
 		r.deadLetterOversize(ctx, rec, tf, fmt.Errorf("record of %d bytes is over the limit of %d", r.size(rec), limit))
 		return
 	}
-	rest := rec.Message
-	if policy == OversizeTruncate {
-		part := *rec
-		part.Fields = nil
-		n := r.fit(&part, rest, limit)
-		if n < 0 {
-			r.deadLetterOversize(ctx, rec, tf, fmt.Errorf("record does not fit in %d bytes even without its message", limit))
-			return
-		}
-		part.Message = rest[:n]
-		part.Flags |= FlagTruncated
-		*rec = part
-		r.addFitting(ctx, rec, tf)
-		return
-	}
 	// Cut every part before sending any, so each carries the count (Cloud Logging's
 	// split.totalSplits, Pub/Sub's parts attribute) and a record that cannot be cut is
-	// dead-lettered whole.
+	// dead-lettered whole. Truncation is the first part alone.
+	rest := rec.Message
 	var parts []Record
 	for first := true; first || len(rest) > 0; first = false {
 		part := *rec
 		part.Fields = nil
-		part.ID = rec.ID.Part(len(parts))
-		part.Flags |= FlagPart
+		if policy == OversizeSplit {
+			part.ID = rec.ID.Part(len(parts))
+			part.Flags |= FlagPart
+		}
 		n := r.fit(&part, rest, limit)
 		if n < 0 {
 			r.deadLetterOversize(ctx, rec, tf, fmt.Errorf("record does not fit in %d bytes even without its message", limit))
 			return
 		}
-		part.Message = rest[:n]
-		rest = rest[n:]
-		if len(parts) == maxParts-1 && len(rest) > 0 {
-			part.Flags |= FlagTruncated // the last part the ID can number: the rest is cut
+		part.Message, rest = rest[:n], rest[n:]
+		// Truncation, or the last part the ID can number: the rest is cut.
+		if policy == OversizeTruncate || len(parts) == maxParts-1 && len(rest) > 0 {
+			part.Flags |= FlagTruncated
 			rest = nil
 		}
 		parts = append(parts, part)
 	}
-	for i := range parts {
-		parts[i].Parts = uint32(len(parts))
+	if policy == OversizeSplit {
+		for i := range parts {
+			parts[i].Parts = uint32(len(parts))
+		}
 	}
 	if len(parts) == 1 {
-		// Only the fields were too big: one part, the message whole.
+		// One part (a truncation, or a split where only the fields were too big): it
+		// takes the record's place.
 		*rec = parts[0]
 		r.addFitting(ctx, rec, tf)
 		return
@@ -412,9 +379,9 @@ func (r *sinkRunner) addOversized(ctx context.Context, rec *Record, tf *trackedF
 }
 
 // fit returns how many bytes of msg, cut at a UTF-8 boundary, p can carry within limit as the
-// sink measures it (p.Message is overwritten), or -1 when p cannot carry even one character. RecordBytes is at least the message length, so
-// the answer is at most limit; most sinks measure the message plus a fixed overhead, which the
-// first guess finds in two measurements.
+// sink measures it (p.Message is overwritten), or -1 when p cannot carry even one character.
+// RecordBytes is at least the message length, so the answer is at most limit; most sinks
+// measure the message plus a fixed overhead, which the first guess finds in two measurements.
 func (r *sinkRunner) fit(p *Record, msg []byte, limit int) int {
 	p.Message = nil
 	over := r.size(p)
@@ -487,7 +454,7 @@ func (r *sinkRunner) addFitting(ctx context.Context, rec *Record, tf *trackedFra
 			// Many keys each take a few records of every frame: holding copies frees the
 			// frames once read, where pointers would pin each until its last key's batch
 			// is acknowledged.
-			b.mem = r.takeMem()
+			b.mem = &batchMem{pools: &r.memPools}
 		}
 		r.open[b.key] = b
 		r.order = append(r.order, b)
@@ -629,7 +596,9 @@ func (r *sinkRunner) dispatch(ctx context.Context, b *pendingBatch) {
 			for _, f := range b.frames {
 				r.tracker.batchDone(f, b.mem == nil)
 			}
-			r.putMem(b.mem) // only once delivered: an unfinished batch's frames stay unreleased too
+			if b.mem != nil {
+				b.mem.release() // only once delivered: an unfinished batch's frames stay unreleased too
+			}
 		}
 		select {
 		case r.freeBatches <- b.records[:0]:

@@ -33,12 +33,14 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // former (BenchmarkGzipLevels). A large exposition (the previous scrape was at least
 // parallelGzipMin bytes, about 20k series) is compressed by klauspost/pgzip instead, in 1 MiB
 // blocks on up to GOMAXPROCS cores while the next block renders: same level, same bytes give
-// or take 0.1%, a third less wall time at 100k series for ~15% more CPU
-// (BenchmarkScrapeHTTPGzip). That is the scrape latency Prometheus sees, and with one core
-// (GOMAXPROCS 1, e.g. a CPU limit under 2) it is never chosen. Only the text format is served: Prometheus asks for OpenMetrics
-// first by default, and parses it no faster than this text at 100k series; protobuf parses ~19%
-// faster but is asked for only by scrapers configured proto-first (BenchmarkScraperParse,
-// bench/RESULTS.md), which does not pay for a second renderer and its label copies.
+// or take 0.1%, a third less wall time at 100k series for ~13% more CPU
+// (BenchmarkScrapeHTTPGzip). That is the scrape latency Prometheus sees; with one core
+// (GOMAXPROCS 1, e.g. a CPU limit under 2) it is never chosen.
+//
+// Only the text format is served: Prometheus asks for OpenMetrics first by default, and parses
+// it no faster than this text at 100k series; protobuf parses ~19% faster but is asked for
+// only by scrapers configured proto-first (BenchmarkScraperParse, bench/RESULTS.md), which
+// does not pay for a second renderer and its label copies.
 func Handler(log *slog.Logger, g prometheus.Gatherer, extra ...io.WriterTo) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

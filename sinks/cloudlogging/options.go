@@ -123,7 +123,7 @@ func (o Options) settings() (*settings, error) {
 		return nil, fmt.Errorf("max_entries_per_request: %d not in [1, 10000]", o.MaxEntriesPerRequest)
 	}
 	if o.RequestTimeout < 0 || o.PermissionRetry < 0 || o.MetadataTimeout < 0 {
-		return nil, fmt.Errorf("request_timeout, permission_retry: negative duration")
+		return nil, fmt.Errorf("request_timeout, permission_retry, metadata_timeout: negative duration")
 	}
 	if s.RequestTimeout == 0 {
 		s.RequestTimeout = DefaultRequestTimeout
