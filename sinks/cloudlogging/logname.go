@@ -2,7 +2,6 @@ package cloudlogging
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -11,82 +10,45 @@ import (
 const maxLogIDBytes = 511
 
 // logIDTemplate renders a record's LOG_ID from the log_id setting: literal text and the
-// placeholders {stream} {container} {namespace} {pod} {node} {workload} {tag} {input}. The
-// empty template is GKE's own naming: "stdout" or "stderr" for container logs, so saved
-// queries on logName keep working, and the forward tag (or the input's name) for forward
-// records.
+// placeholders of collector.ParseTemplate ({container}, {stream}, {namespace}, {tag},
+// {labels.KEY|fallback}, ...). The empty template is GKE's own naming: "stdout" or "stderr"
+// for container logs, so saved queries on logName keep working, and the forward tag (or the
+// input's name) for forward records.
 type logIDTemplate struct {
-	parts []logIDPart
+	parts []collector.TemplatePart
 }
-
-type logIDPart struct {
-	lit   string
-	field string // placeholder name, or "" for lit
-}
-
-var logIDFields = []string{"stream", "container", "namespace", "pod", "node", "workload", "tag", "input"}
 
 func parseLogIDTemplate(s string) (*logIDTemplate, error) {
-	t := &logIDTemplate{}
-	for s != "" {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			t.parts = append(t.parts, logIDPart{lit: s})
-			break
-		}
-		if i > 0 {
-			t.parts = append(t.parts, logIDPart{lit: s[:i]})
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("log_id %q: unclosed {", s)
-		}
-		name := s[i+1 : i+j]
-		known := false
-		for _, f := range logIDFields {
-			known = known || f == name
-		}
-		if !known {
-			return nil, fmt.Errorf("log_id: unknown placeholder {%s} (want one of {%s})", name, strings.Join(logIDFields, "} {"))
-		}
-		t.parts = append(t.parts, logIDPart{field: name})
-		s = s[i+j+1:]
+	parts, err := collector.ParseTemplate(s)
+	if err != nil {
+		return nil, fmt.Errorf("log_id %w", err)
 	}
-	return t, nil
+	return &logIDTemplate{parts: parts}, nil
 }
 
 // appendLogID appends r's LOG_ID, made valid: characters the API does not take in a LOG_ID
 // (anything but letters, digits, '/', '_', '-', '.') become '_', and it is cut to 511 bytes.
-// A template that renders empty falls back to GKE's naming.
+// A placeholder without a value renders its fallback, or nothing; a template that renders
+// empty falls back to GKE's naming.
 func (t *logIDTemplate) appendLogID(dst []byte, r *collector.Record) []byte {
 	start := len(dst)
 	if len(t.parts) > 0 {
-		k := kubeOf(r)
-		for _, p := range t.parts {
-			if p.field == "" {
-				dst = appendLogIDText(dst, p.lit)
+		var k *collector.Kube
+		input := ""
+		if r.Source != nil {
+			k, input = r.Source.Kube(), r.Source.Input
+		}
+		for i := range t.parts {
+			p := &t.parts[i]
+			if p.Field == collector.TemplateTag && len(r.Tag) > 0 {
+				dst = appendLogIDText(dst, r.Tag)
 				continue
 			}
-			switch p.field {
-			case "stream":
-				dst = appendLogIDText(dst, r.Stream.String())
-			case "container":
-				dst = appendLogIDText(dst, k.Container)
-			case "namespace":
-				dst = appendLogIDText(dst, k.Namespace)
-			case "pod":
-				dst = appendLogIDText(dst, k.Pod)
-			case "node":
-				dst = appendLogIDText(dst, k.Node)
-			case "workload":
-				dst = appendLogIDText(dst, k.Workload)
-			case "tag":
-				dst = appendLogIDText(dst, r.Tag)
-			case "input":
-				if r.Source != nil {
-					dst = appendLogIDText(dst, r.Source.Input)
-				}
+			v := p.Value(k, input, r.Stream)
+			if v == "" {
+				v = p.Fallback
 			}
+			dst = appendLogIDText(dst, v)
 		}
 	}
 	if len(dst) == start {

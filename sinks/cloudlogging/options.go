@@ -42,7 +42,9 @@ const (
 // Options are the Cloud Logging settings beyond the common collector.SinkConfig keys. The zero
 // value means the defaults; the config key of each is in its comment.
 type Options struct {
-	// LogID is the LOG_ID template (log_id); "" is GKE's naming (stdout / stderr).
+	// LogID is the LOG_ID template (log_id), with collector.ParseTemplate's placeholders
+	// ({container}, {namespace}, {tag}, {labels.KEY|fallback}, ...); "" is GKE's naming
+	// (stdout / stderr).
 	LogID string
 	// Location and ClusterName fill the k8s_container resource (location, cluster_name);
 	// when empty they come from the GCE metadata server's cluster-location and cluster-name

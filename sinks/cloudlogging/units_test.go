@@ -130,6 +130,9 @@ func TestLogID(t *testing.T) {
 	f("{tag}", out, "stdout") // renders empty: GKE naming
 	f("{input}-{stream}", out, "pods-stdout")
 	f("a b{stream}", out, "a_bstdout")
+	f("{workload}/{labels.app}", out, "cart/cart")                                              // the shared template's fields
+	f("{labels.missing|none}-{source}", out, "none-pods")                                       // fallback, and {source} = {input}
+	f("{labels.missing}{pod_uid}", &collector.Record{Stream: collector.StreamStdout}, "stdout") // all empty: GKE naming
 	f(strings.Repeat("x", 600), out, strings.Repeat("x", 511))
 
 	if got := string(appendLogName(nil, "p", []byte("k8s/shop"))); got != "projects/p/logs/k8s%2Fshop" {

@@ -8,35 +8,6 @@ import (
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
-// nameField is a placeholder of a log group or log stream template.
-type nameField uint8
-
-const (
-	fieldLiteral nameField = iota
-	fieldNamespace
-	fieldPod
-	fieldPodUID
-	fieldContainer
-	fieldNode
-	fieldWorkload
-	fieldSource
-	fieldTag
-	fieldStream
-	fieldLabel
-)
-
-var nameFields = map[string]nameField{
-	"namespace": fieldNamespace,
-	"pod":       fieldPod,
-	"pod_uid":   fieldPodUID,
-	"container": fieldContainer,
-	"node":      fieldNode,
-	"workload":  fieldWorkload,
-	"source":    fieldSource,
-	"tag":       fieldTag,
-	"stream":    fieldStream,
-}
-
 // DefaultFallback replaces a placeholder whose value is empty (a forward record without a
 // pod, a pod without the label), unless the template names its own: {labels.app|none}.
 const DefaultFallback = "unknown"
@@ -44,16 +15,11 @@ const DefaultFallback = "unknown"
 // maxNameBytes is CloudWatch's limit on log group and log stream names.
 const maxNameBytes = 512
 
-type namePart struct {
-	field    nameField
-	text     string // the literal, or the label key
-	fallback string
-}
-
-// nameTemplate renders a log group or log stream name from a record. Rendering appends into
-// the caller's buffer and allocates nothing: it runs for every record (Keyer.AppendKey).
+// nameTemplate renders a log group or log stream name from a record (collector.ParseTemplate's
+// placeholders). Rendering appends into the caller's buffer and allocates nothing: it runs for
+// every record (Keyer.AppendKey).
 type nameTemplate struct {
-	parts []namePart
+	parts []collector.TemplatePart
 	group bool // log group names allow fewer characters than stream names
 }
 
@@ -62,36 +28,16 @@ func parseNameTemplate(key, tmpl string, group bool) (*nameTemplate, error) {
 	if tmpl == "" {
 		return nil, fmt.Errorf("%s: empty template", key)
 	}
-	t := &nameTemplate{group: group}
-	for rest := tmpl; rest != ""; {
-		open := strings.IndexByte(rest, '{')
-		if open < 0 {
-			t.parts = append(t.parts, namePart{text: rest})
-			break
-		}
-		if open > 0 {
-			t.parts = append(t.parts, namePart{text: rest[:open]})
-		}
-		end := strings.IndexByte(rest[open:], '}')
-		if end < 0 {
-			return nil, fmt.Errorf("%s %q: unclosed {", key, tmpl)
-		}
-		name, fallback, hasFallback := strings.Cut(rest[open+1:open+end], "|")
-		if !hasFallback {
-			fallback = DefaultFallback
-		}
-		p := namePart{fallback: fallback}
-		if label, ok := strings.CutPrefix(name, "labels."); ok && label != "" {
-			p.field, p.text = fieldLabel, label
-		} else if f, ok := nameFields[name]; ok {
-			p.field = f
-		} else {
-			return nil, fmt.Errorf("%s %q: unknown placeholder {%s} (known: namespace, pod, pod_uid, container, node, workload, source, tag, stream, labels.KEY)", key, tmpl, name)
-		}
-		t.parts = append(t.parts, p)
-		rest = rest[open+end+1:]
+	parts, err := collector.ParseTemplate(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("%s %w", key, err)
 	}
-	return t, nil
+	for i := range parts {
+		if parts[i].Field != collector.TemplateLiteral && !parts[i].HasFallback {
+			parts[i].Fallback = DefaultFallback
+		}
+	}
+	return &nameTemplate{parts: parts, group: group}, nil
 }
 
 // appendName appends r's name to dst: placeholders filled (or their fallback), characters
@@ -100,35 +46,19 @@ func parseNameTemplate(key, tmpl string, group bool) (*nameTemplate, error) {
 func (t *nameTemplate) appendName(dst []byte, r *collector.Record) []byte {
 	start := len(dst)
 	var kube *collector.Kube
+	input := ""
 	if r.Source != nil {
-		kube = r.Source.Kube()
+		kube, input = r.Source.Kube(), r.Source.Input
 	}
 	for i := range t.parts {
 		p := &t.parts[i]
-		if p.field == fieldLiteral {
-			dst = appendSafe(dst, p.text, t.group)
+		if p.Field == collector.TemplateTag && len(r.Tag) > 0 {
+			dst = appendSafe(dst, r.Tag, t.group)
 			continue
 		}
-		var v string
-		switch p.field {
-		case fieldTag:
-			if len(r.Tag) > 0 {
-				dst = appendSafe(dst, r.Tag, t.group)
-				continue
-			}
-		case fieldStream:
-			v = r.Stream.String()
-		case fieldSource:
-			if r.Source != nil {
-				v = r.Source.Input
-			}
-		default:
-			if kube != nil {
-				v = kubeField(kube, p)
-			}
-		}
+		v := p.Value(kube, input, r.Stream)
 		if v == "" {
-			v = p.fallback
+			v = p.Fallback
 		}
 		dst = appendSafe(dst, v, t.group)
 	}
@@ -143,26 +73,6 @@ func (t *nameTemplate) appendName(dst []byte, r *collector.Record) []byte {
 		dst = append(dst, '_')
 	}
 	return dst
-}
-
-func kubeField(k *collector.Kube, p *namePart) string {
-	switch p.field {
-	case fieldNamespace:
-		return k.Namespace
-	case fieldPod:
-		return k.Pod
-	case fieldPodUID:
-		return k.PodUID
-	case fieldContainer:
-		return k.Container
-	case fieldNode:
-		return k.Node
-	case fieldWorkload:
-		return k.Workload
-	case fieldLabel:
-		return k.Labels[p.text]
-	}
-	return ""
 }
 
 // appendSafe appends s with the characters a name may not hold replaced by '_'. Log group

@@ -24,8 +24,9 @@ const (
 // means the defaults below; the config keys proposed for them are in the comments.
 type Options struct {
 	// OrderingKey is a template for the message ordering key, e.g. "{namespace}/{pod}", with
-	// placeholders {namespace} {pod} {pod_uid} {container} {node} {source} {stream}. Empty
-	// disables ordering. Key: ordering_key.
+	// collector.ParseTemplate's placeholders but {tag}: {namespace} {pod} {pod_uid}
+	// {container} {node} {workload} {source} {stream} {labels.KEY}, each with an optional
+	// |fallback. Empty disables ordering. Key: ordering_key.
 	OrderingKey string
 	// MaxMessageBytes caps one message (data + attributes + ordering key as encoded); default
 	// and maximum MaxRequestBytes minus the request overhead. The pipeline enforces it

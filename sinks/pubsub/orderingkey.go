@@ -10,41 +10,12 @@ import (
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
-// keyField is a placeholder of the ordering key template.
-type keyField uint8
-
-const (
-	fieldLiteral keyField = iota
-	fieldNamespace
-	fieldPod
-	fieldPodUID
-	fieldContainer
-	fieldNode
-	fieldSource
-	fieldStream
-)
-
-var keyFields = map[string]keyField{
-	"namespace": fieldNamespace,
-	"pod":       fieldPod,
-	"pod_uid":   fieldPodUID,
-	"container": fieldContainer,
-	"node":      fieldNode,
-	"source":    fieldSource,
-	"stream":    fieldStream,
-}
-
-type keyPart struct {
-	field keyField
-	lit   string
-}
-
 // keyTemplate renders ordering keys. A key depends only on a record's source metadata and
 // stream, so rendered keys are cached by (metadata version, input, stream): the per-record
 // cost is a comparison with the last key asked for (records come in runs of one source), else
 // one map lookup, never a string build.
 type keyTemplate struct {
-	parts []keyPart
+	parts []collector.TemplatePart
 
 	last  atomic.Pointer[renderedKey]
 	mu    sync.Mutex
@@ -65,34 +36,23 @@ type keyCacheKey struct {
 // maxKeyCache bounds the cache; it is dropped and refilled when pods churn past it.
 const maxKeyCache = 4096
 
-// parseKeyTemplate parses "{namespace}/{pod}"; an empty template returns nil (no ordering).
+// parseKeyTemplate parses "{namespace}/{pod}" (collector.ParseTemplate's placeholders but
+// {tag}: a key is rendered once per source and stream, and the tag is per record); an empty
+// template returns nil (no ordering).
 func parseKeyTemplate(tmpl string) (*keyTemplate, error) {
 	if tmpl == "" {
 		return nil, nil
 	}
-	t := &keyTemplate{cache: make(map[keyCacheKey]*renderedKey)}
-	for rest := tmpl; rest != ""; {
-		open := strings.IndexByte(rest, '{')
-		if open < 0 {
-			t.parts = append(t.parts, keyPart{lit: rest})
-			break
-		}
-		if open > 0 {
-			t.parts = append(t.parts, keyPart{lit: rest[:open]})
-		}
-		end := strings.IndexByte(rest[open:], '}')
-		if end < 0 {
-			return nil, fmt.Errorf("ordering_key %q: unclosed {", tmpl)
-		}
-		name := rest[open+1 : open+end]
-		f, ok := keyFields[name]
-		if !ok {
-			return nil, fmt.Errorf("ordering_key %q: unknown placeholder {%s}", tmpl, name)
-		}
-		t.parts = append(t.parts, keyPart{field: f})
-		rest = rest[open+end+1:]
+	parts, err := collector.ParseTemplate(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("ordering_key %w", err)
 	}
-	return t, nil
+	for _, p := range parts {
+		if p.Field == collector.TemplateTag {
+			return nil, fmt.Errorf("ordering_key %q: unknown placeholder {tag} (a key follows the record's source, not its tag)", tmpl)
+		}
+	}
+	return &keyTemplate{parts: parts, cache: make(map[keyCacheKey]*renderedKey)}, nil
 }
 
 // key returns r's ordering key ("" when the template renders nothing).
@@ -121,29 +81,13 @@ func (t *keyTemplate) key(r *collector.Record) string {
 
 func (t *keyTemplate) render(ck keyCacheKey) string {
 	var b strings.Builder
-	kube := ck.kube
-	if kube == nil {
-		kube = &collector.Kube{}
-	}
-	for _, p := range t.parts {
-		switch p.field {
-		case fieldLiteral:
-			b.WriteString(p.lit)
-		case fieldNamespace:
-			b.WriteString(kube.Namespace)
-		case fieldPod:
-			b.WriteString(kube.Pod)
-		case fieldPodUID:
-			b.WriteString(kube.PodUID)
-		case fieldContainer:
-			b.WriteString(kube.Container)
-		case fieldNode:
-			b.WriteString(kube.Node)
-		case fieldSource:
-			b.WriteString(ck.input)
-		case fieldStream:
-			b.WriteString(ck.stream.String())
+	for i := range t.parts {
+		p := &t.parts[i]
+		v := p.Value(ck.kube, ck.input, ck.stream)
+		if v == "" {
+			v = p.Fallback
 		}
+		b.WriteString(v)
 	}
 	return clampUTF8(b.String(), maxOrderingKeyBytes)
 }

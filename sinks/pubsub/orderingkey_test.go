@@ -27,6 +27,10 @@ func TestOrderingKeyTemplate(t *testing.T) {
 	f("fixed", r, "fixed")
 	f("k8s-{pod}-end", r, "k8s-cart-7d9f-end")
 	f("{namespace}/{pod}", &collector.Record{}, "/")
+	f("{labels.missing|none}/{pod|nopod}", &collector.Record{}, "none/nopod")
+	if _, err := parseKeyTemplate("{namespace}/{tag}"); err == nil {
+		t.Error("{tag} accepted: a key is rendered per source, not per record")
+	}
 	long := collector.NewSource(1, "in", &collector.Kube{Pod: strings.Repeat("é", 600)})
 	f("{pod}", &collector.Record{Source: long}, strings.Repeat("é", 512))
 	bad := collector.NewSource(1, "in", &collector.Kube{Pod: "a\xffb"})
