@@ -181,6 +181,17 @@ func waitDelivered(t *testing.T, out string, upTo int, timeout time.Duration) ma
 	}
 }
 
+// logCrashTail logs the last n lines of the agent's log (its TEST: markers say which cycle).
+func logCrashTail(t *testing.T, path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("agent log: %v", err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	t.Logf("last %d of %d agent log lines:\n%s", min(n, len(lines)), len(lines), strings.Join(lines[max(0, len(lines)-n):], "\n"))
+}
+
 // TestCrashLosesNothing SIGKILLs the agent again and again while logs are written and rotated
 // both ways, restarts it, and checks that every record arrives, whole, and that duplicates stay
 // within what was in flight at each kill.
@@ -209,6 +220,13 @@ sinks:
 		t.Fatal(err)
 	}
 	defer logf.Close()
+	// A failure here is rare and timing-dependent: keep what a post-mortem needs in the test's
+	// own output, since the temp dir goes with the test.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logCrashTail(t, filepath.Join(dir, "agent.log"), 80)
+		}
+	})
 	w := newCrashWriter(t, dir, 4)
 	w.log = logf
 	rng := rand.New(rand.NewPCG(1, 1))
