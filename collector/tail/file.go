@@ -133,21 +133,32 @@ func findByID(dir string, id fileID) (string, bool) {
 	return "", false
 }
 
+// openByID opens the file id at path or, if a rotation renamed it since it was last seen there
+// (between a stat and this open, or while the file was closed), wherever it went in the same
+// directory. It returns the path it opened.
+func openByID(path string, id fileID) (*os.File, fileStat, string, error) {
+	fd, st, err := openVerified(path, id)
+	if err == nil {
+		return fd, st, path, nil
+	}
+	p, ok := findByID(filepath.Dir(path), id)
+	if !ok {
+		return nil, fileStat{}, "", fmt.Errorf("open %s: %w", path, err)
+	}
+	if fd, st, err = openVerified(p, id); err != nil {
+		return nil, fileStat{}, "", fmt.Errorf("open %s: %w", p, err)
+	}
+	return fd, st, p, nil
+}
+
 // reopen opens a file closed to respect max_open_files, at its last path or, if it was renamed
 // since, wherever it went in the same directory.
 func (f *file) reopen() (fileStat, error) {
-	fd, st, err := openVerified(f.path, f.id)
+	fd, st, p, err := openByID(f.path, f.id)
 	if err != nil {
-		p, ok := findByID(filepath.Dir(f.path), f.id)
-		if !ok {
-			return fileStat{}, fmt.Errorf("reopen %s: %w", f.path, err)
-		}
-		if fd, st, err = openVerified(p, f.id); err != nil {
-			return fileStat{}, fmt.Errorf("reopen %s: %w", p, err)
-		}
-		f.path = p
+		return fileStat{}, fmt.Errorf("reopen: %w", err)
 	}
-	f.fd = fd
+	f.fd, f.path = fd, p
 	return st, nil
 }
 

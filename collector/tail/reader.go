@@ -780,6 +780,9 @@ func (r *reader) poll() {
 			r.dropping = "excluded"
 		}
 		st, err := statPath(s.path)
+		if testHookStatted != nil {
+			testHookStatted(s.path)
+		}
 		cur := s.current()
 		if err == nil {
 			if cur != nil && cur.id != st.id {
@@ -852,6 +855,10 @@ func (r *reader) startDrain(f *file) {
 	}
 }
 
+// testHookStatted, set by tests alone, runs right after a stream's path is stat'ed and before
+// the file found there is opened: a rotation in that window must lose nothing.
+var testHookStatted func(path string)
+
 // addFile starts tailing the file st now at s.path, from its head (or its end when asked).
 func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
 	if !r.in.claim(st.id) {
@@ -861,17 +868,23 @@ func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
 	if err != nil {
 		real = s.path
 	}
-	fd, fst, err := openVerified(real, st.id)
+	// The path was stat'ed before this open: a rotation in between renamed the file, and its
+	// lines are only where it went (the next poll finds the new file at the path).
+	fd, fst, p, err := openByID(real, st.id)
 	if err != nil {
 		r.in.unclaim(st.id)
 		return nil
 	}
-	f := r.newFile(s, st.id, real, rand.Uint64(), 0)
-	r.in.log.Debug("log file found", "path", real, "size", fst.size, "from_tail", fromTail)
+	f := r.newFile(s, st.id, p, rand.Uint64(), 0)
+	r.in.log.Debug("log file found", "path", p, "size", fst.size, "from_tail", fromTail)
 	if fromTail {
 		f.readOff, f.skip = fst.size, fst.size
 	}
-	return r.track(s, f, fd, fst.size)
+	f = r.track(s, f, fd, fst.size)
+	if p != real {
+		r.startDrain(f)
+	}
+	return f
 }
 
 // track adds the open file f to stream s, within the open-file budget, and schedules its
@@ -982,6 +995,9 @@ func (r *reader) addStream(msg newStreamMsg) {
 		s.held[collector.StreamStderr] = newHeld(rules)
 	}
 	st, serr := statPath(msg.path)
+	if testHookStatted != nil {
+		testHookStatted(msg.path)
+	}
 	type found struct {
 		sv    savedFile
 		path  string
@@ -1053,12 +1069,15 @@ func (r *reader) resume(s *stream, sv savedFile, path string) *file {
 	if !r.in.claim(sv.id) {
 		return nil
 	}
-	fd, st, err := openVerified(path, sv.id)
+	// A rotation since the caller's stat may have renamed it: resume it where it went.
+	fd, st, p, err := openByID(path, sv.id)
 	if err != nil {
 		r.in.unclaim(sv.id)
 		r.gone = append(r.gone, stateKey(sv.id))
 		return nil
 	}
+	moved := p != path
+	path = p
 	n, fp, err := fingerprint(fd, min(st.size, int64(sv.fpLen)))
 	var f *file
 	if err != nil || n != sv.fpLen || fp != sv.fp || st.size < sv.offset {
@@ -1072,5 +1091,9 @@ func (r *reader) resume(s *stream, sv savedFile, path string) *file {
 		f.hold, f.mstate = sv.hold, sv.mstate
 		f.fpLen, f.fp = sv.fpLen, sv.fp
 	}
-	return r.track(s, f, fd, st.size)
+	f = r.track(s, f, fd, st.size)
+	if moved {
+		r.startDrain(f)
+	}
+	return f
 }

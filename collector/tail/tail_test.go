@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,5 +409,106 @@ func TestTailCopyTruncateWhileDown(t *testing.T) {
 	}
 	if got[2].Source.Key == before[0].Source.Key {
 		t.Error("the truncated file's new content should have a key of its own")
+	}
+}
+
+// TestTailRotatedBetweenStatAndOpen rotates the file right after the reader stat'ed its path and
+// before it opened what it found there, at each place that happens: a file seen for the first
+// time, a saved file resumed at restart, and a new file after a rotation. The renamed file's
+// lines must still be read, before the new file's.
+func TestTailRotatedBetweenStatAndOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		restart bool
+		rotate  bool
+	}{
+		{name: "first discovery"},
+		{name: "resume at restart", restart: true},
+		{name: "after a rotation", rotate: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newKubeTree(t)
+			real := tr.add(t, "shop", "cart", "app", criLines("a", 0, 3))
+			cfg := collector.InputConfig{Paths: []string{tr.glob()}}
+			var (
+				mu       sync.Mutex
+				armed    bool
+				fired    int
+				waitFile os.FileInfo // fire only once the path names another file than this
+			)
+			race := func(path string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !armed {
+					return
+				}
+				if waitFile != nil {
+					if fi, err := os.Stat(real); err != nil || os.SameFile(fi, waitFile) {
+						return
+					}
+				}
+				armed = false
+				fired++
+				// The runtime rotates: the stat'ed file gets a last line and a new name, and a
+				// new file takes the path.
+				appendFile(t, real, criLines("r", 0, 2))
+				if err := os.Rename(real, fmt.Sprintf("%s.%d", real, 10+fired)); err != nil {
+					t.Error(err)
+				}
+				writeFile(t, real, criLines("n", 0, 2))
+			}
+			arm := func() {
+				mu.Lock()
+				armed = true
+				mu.Unlock()
+			}
+			testHookStatted = race
+			t.Cleanup(func() { testHookStatted = nil })
+
+			var want []string
+			em := newFakeEmitter(nil)
+			switch {
+			case tc.restart:
+				stop := start(t, testInput(t, cfg), em)
+				em.waitRecords(t, 3)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				appendFile(t, real, criLines("a", 3, 5)) // written while down
+				em = newFakeEmitter(em.State())
+				want = wantLines("a", 3, 5)
+				arm()
+				start(t, testInput(t, cfg), em)
+			case tc.rotate:
+				start(t, testInput(t, cfg), em)
+				em.waitRecords(t, 3)
+				fi, err := os.Stat(real)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mu.Lock()
+				waitFile = fi // fire on the poll that sees the rotation below
+				mu.Unlock()
+				arm()
+				if err := os.Rename(real, real+".1"); err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, real, criLines("b", 0, 2))
+				want = append(wantLines("a", 0, 3), wantLines("b", 0, 2)...)
+			default:
+				arm()
+				start(t, testInput(t, cfg), em)
+				want = wantLines("a", 0, 3)
+			}
+			want = append(want, wantLines("r", 0, 2)...)
+			want = append(want, wantLines("n", 0, 2)...)
+			got := em.waitRecords(t, len(want))
+			equalMessages(t, got, want)
+			mu.Lock()
+			defer mu.Unlock()
+			if fired != 1 {
+				t.Fatalf("the rotation hook ran %d times, want 1", fired)
+			}
+		})
 	}
 }
