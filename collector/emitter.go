@@ -144,6 +144,12 @@ func (e *inputEmitter) Dropped(s *Source, st Stream, reason string, n int) {
 	}
 }
 
+func (e *inputEmitter) Altered(s *Source, st Stream, reason string, n int) {
+	if n > 0 {
+		e.p.metrics.InputErrors.WithLabelValues(e.input, reason).Add(float64(n))
+	}
+}
+
 func (e *inputEmitter) Release(s *Source) {
 	if s == nil {
 		return

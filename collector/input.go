@@ -33,9 +33,14 @@ type Emitter interface {
 	// Release tells the pipeline a source will not be emitted again (its file was closed), so
 	// per-source resources such as per-pod series can be retired.
 	Release(s *Source)
-	// Dropped counts n records of source s lost for reason ("truncated", "garbage",
-	// "invalid_utf8", ...) in tailgate_input_errors_total and the per-pod dropped series.
+	// Dropped counts n records of source s lost for reason ("garbage", "overlong",
+	// "rate_limit", ...) in tailgate_input_errors_total and the per-pod dropped series.
 	Dropped(s *Source, st Stream, reason string, n int)
+	// Altered counts n records of source s that were emitted, but not as written, for reason
+	// ("truncated" at max_line_bytes, "invalid_utf8" kept as is, "multiline_cut" at a multiline
+	// limit) in tailgate_input_errors_total alone: they are input errors, not drops, and the
+	// per-pod dropped series (which alerts and dashboards read as loss) must not count them.
+	Altered(s *Source, st Stream, reason string, n int)
 	// State returns the positions this input had reached when the process last stopped,
 	// recovered from the buffer. The map belongs to the caller.
 	State() map[string][]byte

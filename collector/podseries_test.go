@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // fakePods records the series the pipeline acquires and what it counts in them.
@@ -110,6 +112,16 @@ func TestPodSeriesBornWithFirstRecord(t *testing.T) {
 	em.Dropped(tailed2, StreamStderr, "rate_limit", 2)
 	if s := pods.held["shop/cart-2/app/stderr"]; s == nil || s.dropped["rate_limit"] != 2 {
 		t.Errorf("drop before any line: series %+v", s)
+	}
+
+	// A record delivered changed is an input error, not a drop: the per-pod dropped series (read
+	// as loss by alerts) must not count it.
+	em.Altered(tailed, StreamStdout, "truncated", 3)
+	if s := pods.held["shop/cart/app/stdout"]; len(s.dropped) != 0 {
+		t.Errorf("altered records counted as dropped: %v", s.dropped)
+	}
+	if n := testutil.ToFloat64(p.metrics.InputErrors.WithLabelValues("pods", "truncated")); n != 3 {
+		t.Errorf("input errors {truncated} = %v, want 3", n)
 	}
 
 	em.Release(tailed)

@@ -12,8 +12,9 @@
 // stream is stdout, stderr (tail) or app (forward). A series is born with the first record (or
 // drop) of its stream: a pod that only writes stdout has no stderr series, and a tailed
 // container never has an app one. reason takes at most 10 values per stream, the 10th being
-// "other" (the pipeline's own reasons are route, garbage, truncated, invalid_utf8,
-// multiline_cut, excluded, rate_limit and filtered, or a filter rule's own reason).
+// "other" (the pipeline's own reasons are route, garbage, overlong, excluded, rate_limit and
+// filtered, or a filter rule's own reason). Records delivered changed (truncated, invalid_utf8,
+// multiline_cut) are not drops: they count in tailgate_input_errors_total{input,reason} only.
 //
 // Tail progress, per container (the tail input's Progress hook, once per poll per file):
 //

@@ -16,10 +16,9 @@ const (
 // series, so that a caller passing unbounded reasons cannot grow a series without bound.
 const DropReasonOther = "other"
 
-// maxDropReasons is ten: the pipeline's own reasons (route, garbage, truncated, invalid_utf8,
-// multiline_cut, excluded, rate_limit, filtered) each keep a series of their own in a stream
-// that meets them all, with room for a filter rule's reason; the set is allocated only for a
-// stream that drops.
+// maxDropReasons is ten: the pipeline's own reasons (route, garbage, overlong, excluded,
+// rate_limit, filtered) each keep a series of their own in a stream that meets them all, with
+// room for several filter rules' reasons; the set is allocated only for a stream that drops.
 const maxDropReasons = 10
 
 var podLogLabels = []string{"namespace", "pod", "container", "stream"}

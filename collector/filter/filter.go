@@ -243,4 +243,8 @@ func (e *Emitter) Dropped(src *collector.Source, st collector.Stream, reason str
 	e.next.Dropped(src, st, reason, n)
 }
 
+func (e *Emitter) Altered(src *collector.Source, st collector.Stream, reason string, n int) {
+	e.next.Altered(src, st, reason, n)
+}
+
 func (e *Emitter) State() map[string][]byte { return e.next.State() }

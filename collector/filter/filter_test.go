@@ -35,7 +35,8 @@ func (n *nextEmitter) Dropped(_ *collector.Source, _ collector.Stream, reason st
 	n.dropped[reason] += c
 	n.calls++
 }
-func (n *nextEmitter) State() map[string][]byte { return nil }
+func (n *nextEmitter) Altered(*collector.Source, collector.Stream, string, int) {}
+func (n *nextEmitter) State() map[string][]byte                                 { return nil }
 
 func src(ns, ctr string) *collector.Source {
 	return collector.NewSource(1, "pods", &collector.Kube{Namespace: ns, Pod: "p", Container: ctr})

@@ -88,6 +88,7 @@ func (e *fakeEmitter) Release(*collector.Source) {
 }
 
 func (e *fakeEmitter) Dropped(*collector.Source, collector.Stream, string, int) {}
+func (e *fakeEmitter) Altered(*collector.Source, collector.Stream, string, int) {}
 func (e *fakeEmitter) State() map[string][]byte                                 { return nil }
 
 // waitFor polls cond (under the emitter's lock) until it holds or the deadline passes.

@@ -129,6 +129,7 @@ func (e nopEmitter) Emit(_ context.Context, b *collector.Batch) (collector.Durab
 }
 func (nopEmitter) Release(*collector.Source)                                {}
 func (nopEmitter) Dropped(*collector.Source, collector.Stream, string, int) {}
+func (nopEmitter) Altered(*collector.Source, collector.Stream, string, int) {}
 func (nopEmitter) State() map[string][]byte                                 { return nil }
 
 // BenchmarkTailTree tails a generated ~50 MiB tree (100 pods, CRI and docker) to the end

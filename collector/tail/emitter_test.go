@@ -29,6 +29,7 @@ type fakeEmitter struct {
 	records  []gotRecord
 	state    map[string][]byte
 	dropped  map[string]int
+	altered  map[string]int
 	released map[*collector.Source]int
 	batches  int
 	// snaps, when keepSnaps is set, is the state and record count after each batch: where a
@@ -46,7 +47,7 @@ func newFakeEmitter(state map[string][]byte) *fakeEmitter {
 	if state == nil {
 		state = make(map[string][]byte)
 	}
-	return &fakeEmitter{state: state, dropped: make(map[string]int), released: make(map[*collector.Source]int)}
+	return &fakeEmitter{state: state, dropped: make(map[string]int), altered: make(map[string]int), released: make(map[*collector.Source]int)}
 }
 
 func (e *fakeEmitter) Emit(ctx context.Context, b *collector.Batch) (collector.Durable, error) {
@@ -90,6 +91,12 @@ func (e *fakeEmitter) Dropped(s *collector.Source, st collector.Stream, reason s
 	e.mu.Unlock()
 }
 
+func (e *fakeEmitter) Altered(s *collector.Source, st collector.Stream, reason string, n int) {
+	e.mu.Lock()
+	e.altered[reason] += n
+	e.mu.Unlock()
+}
+
 func (e *fakeEmitter) State() map[string][]byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -108,6 +115,18 @@ func (e *fakeEmitter) messages() []string {
 		out = append(out, r.Message)
 	}
 	return out
+}
+
+// countKey names a counter of the fake: kind is "dropped" or "altered".
+type countKey struct{ kind, reason string }
+
+func (e *fakeEmitter) countFor(k countKey) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k.kind == "altered" {
+		return e.altered[k.reason]
+	}
+	return e.dropped[k.reason]
 }
 
 func (e *fakeEmitter) droppedFor(reason string) int {

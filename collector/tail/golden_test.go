@@ -66,7 +66,7 @@ func TestGolden(t *testing.T) {
 	for _, logPath := range logs {
 		name := strings.TrimSuffix(filepath.Base(logPath), ".log")
 		t.Run(name, func(t *testing.T) {
-			want, opts, dropped := readWant(t, strings.TrimSuffix(logPath, ".log")+".want")
+			want, opts, counts := readWant(t, strings.TrimSuffix(logPath, ".log")+".want")
 			content, err := os.ReadFile(logPath)
 			if err != nil {
 				t.Fatal(err)
@@ -92,9 +92,9 @@ func TestGolden(t *testing.T) {
 			em := newFakeEmitter(nil)
 			stop := start(t, in, em)
 			em.waitRecords(t, len(want))
-			waitFor(t, "dropped counts", func() bool {
-				for reason, n := range dropped {
-					if em.droppedFor(reason) < n {
+			waitFor(t, "dropped and altered counts", func() bool {
+				for k, n := range counts {
+					if em.countFor(k) < n {
 						return false
 					}
 				}
@@ -124,9 +124,18 @@ func TestGolden(t *testing.T) {
 					t.Errorf("record %d: no time", i)
 				}
 			}
-			for reason, n := range dropped {
-				if got := em.droppedFor(reason); got != n {
-					t.Errorf("dropped %s = %d, want %d", reason, got, n)
+			for k, n := range counts {
+				if got := em.countFor(k); got != n {
+					t.Errorf("%s %s = %d, want %d", k.kind, k.reason, got, n)
+				}
+			}
+			// Altered records were delivered: counting them as dropped too would tell the
+			// per-pod dropped series (and its alerts) of a loss that did not happen.
+			for k := range counts {
+				if k.kind == "altered" {
+					if got := em.countFor(countKey{"dropped", k.reason}); got != 0 {
+						t.Errorf("%s counted as dropped %d times, and as altered", k.reason, got)
+					}
 				}
 			}
 		})
@@ -151,28 +160,30 @@ func formatRecord(r gotRecord) string {
 }
 
 // readWant reads a .want file: "# key=value ... dropped reason=n ..." then one record a line.
-func readWant(t *testing.T, path string) (want []string, opts map[string]string, dropped map[string]int) {
+// readWant reads a .want file: "# " lines hold options (k=v) and, after the word "dropped" or
+// "altered", the counts expected of that kind by reason; the other lines are the records.
+func readWant(t *testing.T, path string) (want []string, opts map[string]string, counts map[countKey]int) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	opts, dropped = map[string]string{}, map[string]int{}
+	opts, counts = map[string]string{}, map[countKey]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "# "); ok {
-			inDropped := false
+			kind := ""
 			for _, w := range strings.Fields(rest) {
-				if w == "dropped" {
-					inDropped = true
+				if w == "dropped" || w == "altered" {
+					kind = w
 					continue
 				}
 				k, v, _ := strings.Cut(w, "=")
-				if inDropped {
-					dropped[k] = atoi(t, v)
+				if kind != "" {
+					counts[countKey{kind, k}] = atoi(t, v)
 				} else {
 					opts[k] = v
 				}
@@ -191,7 +202,7 @@ func readWant(t *testing.T, path string) (want []string, opts map[string]string,
 		msg, _ := strconv.Unquote(quoted)
 		want = append(want, line[:i]+strconv.Quote(msg)+line[i+len(quoted):])
 	}
-	return want, opts, dropped
+	return want, opts, counts
 }
 
 func atoi(t *testing.T, s string) int {

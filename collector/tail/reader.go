@@ -340,7 +340,7 @@ func (r *reader) handleLine(s *stream, f *file, line []byte, start, end int64, o
 		if end > f.skip {
 			reason := "garbage"
 			if overlong {
-				reason = "truncated"
+				reason = "overlong" // its cut head does not parse: the line is lost
 			}
 			r.out.Dropped(f.src, collector.StreamUnknown, reason, 1)
 		}
@@ -484,10 +484,10 @@ func (r *reader) logical(s *stream, l *logicalLine) {
 func (r *reader) emitHeld(s *stream, h *held, st collector.Stream, done multiline.Done) {
 	trunc := h.trunc || done.Cut
 	if done.Cut {
-		r.out.Dropped(h.src, st, "multiline_cut", 1)
+		r.out.Altered(h.src, st, "multiline_cut", 1)
 	}
 	if h.trunc {
-		r.out.Dropped(h.src, st, "truncated", 1)
+		r.out.Altered(h.src, st, "truncated", 1)
 	}
 	if r.emit(h.src, h.id, h.time, st, done.Message, false, done.Exception) && trunc {
 		r.batch.Records[len(r.batch.Records)-1].Flags |= collector.FlagTruncated
@@ -572,10 +572,10 @@ func (r *reader) emit(src *collector.Source, id collector.ID, t int64, st collec
 	rec := collector.Record{Source: src, Time: t, ID: id, Stream: st, Message: m}
 	if trunc {
 		rec.Flags = collector.FlagTruncated
-		r.out.Dropped(src, st, "truncated", 1)
+		r.out.Altered(src, st, "truncated", 1)
 	}
 	if !utf8.Valid(m) {
-		r.out.Dropped(src, st, "invalid_utf8", 1)
+		r.out.Altered(src, st, "invalid_utf8", 1)
 	}
 	if r.in.parseJSON && len(m) > 1 && isJSONObject(m) {
 		rec.Fields = m

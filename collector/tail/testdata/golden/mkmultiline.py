@@ -124,7 +124,7 @@ log = [cri(i, "stdout", "F", l) for i, l in enumerate(lines)]
 with open("ml_custom_cut.log", "w") as f:
     f.write("".join(log))
 with open("ml_custom_cut.want", "w") as f:
-    f.write("# ml_start=^\\d{4}-\\d{2}-\\d{2} max_lines=4 dropped multiline_cut=2\n")
+    f.write("# ml_start=^\\d{4}-\\d{2}-\\d{2} max_lines=4 altered multiline_cut=2\n")
     f.write("stdout T " + q("\n".join(lines[0:4])) + "\n")
     f.write("stdout T " + q("\n".join(lines[4:6])) + "\n")
     f.write("stdout " + q(lines[6]) + "\n")
