@@ -38,6 +38,7 @@ type agent struct {
 	pods     *exporter.Pods
 	metrics  *collector.Metrics
 	pipeline *collector.Pipeline
+	sinks    []collector.Sink // the current generation's, built from cfg.Sinks
 	inputs   []collector.Input
 	filters  []*filter.Rules // per input, nil when it has no filters or redact rules
 	watch    *kube.Watcher   // nil without kubernetes
@@ -101,9 +102,12 @@ func newAgent(ctx context.Context, cfg *collector.Config, log *slog.Logger) (*ag
 func (a *agent) newSinks(ctx context.Context, cfg *collector.Config) ([]collector.Sink, error) {
 	sinks := make([]collector.Sink, 0, len(cfg.Sinks))
 	for _, sc := range cfg.Sinks {
-		s, err := newSink(ctx, sc, a.log, swapRegisterer{a.reg})
+		// A sink's own metric families are shared: by the sinks of its type, and by the sink
+		// this config's sink replaces under the same name, whose counters go on.
+		s, err := newSink(ctx, sc, a.log, a.reg)
 		if err != nil {
 			closeSinks(sinks)
+			forgetSinks(sinks, cfg, a.cfg)
 			return nil, err
 		}
 		sinks = append(sinks, s)
@@ -117,6 +121,34 @@ func (a *agent) newSinks(ctx context.Context, cfg *collector.Config) ([]collecto
 func closeSinks(sinks []collector.Sink) {
 	for _, s := range sinks {
 		s.Close(context.Background())
+	}
+}
+
+// forgetSinks deletes the own metric series of the closed sinks (built from the config from)
+// that the config keep has not under the same name and type: a sink removed by a reload, or
+// built for a reload that failed, must not leave its last values (a "refused" gauge at 1, say)
+// exported for the life of the process. Those keep has are shared by its sinks and stay.
+func forgetSinks(sinks []collector.Sink, from, keep *collector.Config) {
+	typeOf := func(cfg *collector.Config, name string) string {
+		if cfg == nil {
+			return ""
+		}
+		for _, sc := range cfg.Sinks {
+			if sc.Name == name {
+				return sc.Type
+			}
+		}
+		return ""
+	}
+	for _, s := range sinks {
+		f, ok := s.(interface{ ForgetMetrics() })
+		if !ok {
+			continue
+		}
+		if t := typeOf(keep, s.Name()); t != "" && t == typeOf(from, s.Name()) {
+			continue
+		}
+		f.ForgetMetrics()
 	}
 }
 
@@ -166,11 +198,6 @@ func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) e
 		filters = append(filters, rules)
 	}
 	cs := []prometheus.Collector{collector.NewBufferCollector(p.Buffer())}
-	for _, s := range sinks {
-		if cl, ok := s.(*cloudlogging.Sink); ok {
-			cs = append(cs, cl.Metrics())
-		}
-	}
 	for _, c := range a.collectors {
 		a.reg.Unregister(c)
 	}
@@ -179,7 +206,7 @@ func (a *agent) startGeneration(cfg *collector.Config, sinks []collector.Sink) e
 			a.log.Warn("metrics of the new config not registered", "err", err)
 		}
 	}
-	a.cfg, a.pipeline, a.inputs, a.filters, a.collectors = cfg, p, inputs, filters, cs
+	a.cfg, a.pipeline, a.sinks, a.inputs, a.filters, a.collectors = cfg, p, sinks, inputs, filters, cs
 	return nil
 }
 
@@ -208,8 +235,10 @@ func sinkTypes() map[string]sinkType {
 		},
 		"cloud_logging": {
 			validate: func(sc collector.SinkConfig) error { return cloudlogging.Validate(cloudLoggingOptions(sc)) },
-			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, _ prometheus.Registerer) (collector.Sink, error) {
-				return cloudlogging.New(ctx, sc, cloudLoggingOptions(sc), log)
+			build: func(ctx context.Context, sc collector.SinkConfig, log *slog.Logger, reg prometheus.Registerer) (collector.Sink, error) {
+				opts := cloudLoggingOptions(sc)
+				opts.Registerer = reg
+				return cloudlogging.New(ctx, sc, opts, log)
 			},
 		},
 		"cloudwatch": {
@@ -403,27 +432,3 @@ func (p podLogs) Release(s collector.PodSeries) {
 		p.PodLogs.Release(ls)
 	}
 }
-
-// swapRegisterer registers a sink's own metrics, replacing those the same sink type
-// registered for the config a reload replaced (the new sink's counters start at zero).
-type swapRegisterer struct{ reg *prometheus.Registry }
-
-func (r swapRegisterer) Register(c prometheus.Collector) error {
-	err := r.reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		r.reg.Unregister(are.ExistingCollector)
-		return r.reg.Register(c)
-	}
-	return err
-}
-
-func (r swapRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil {
-			panic(err)
-		}
-	}
-}
-
-func (r swapRegisterer) Unregister(c prometheus.Collector) bool { return r.reg.Unregister(c) }

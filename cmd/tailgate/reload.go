@@ -42,8 +42,9 @@ func (a *agent) swap(ctx context.Context, g *running, cfg *collector.Config) (*r
 	if err := a.stop(g); err != nil {
 		a.log.Warn("config reload: not every buffered record was sent in time; the new config sends the rest", "err", err)
 	}
-	old := a.cfg
+	old, oldSinks := a.cfg, a.sinks
 	if err := a.startGeneration(cfg, sinks); err != nil {
+		forgetSinks(sinks, cfg, old)
 		a.reloads.WithLabelValues("failure").Inc()
 		a.log.Error("config reload failed to start the new config; restarting the old one", "err", err)
 		oldSinks, err2 := a.newSinks(ctx, old)
@@ -55,6 +56,7 @@ func (a *agent) swap(ctx context.Context, g *running, cfg *collector.Config) (*r
 		}
 		return a.start(ctx), nil
 	}
+	forgetSinks(oldSinks, old, cfg)
 	a.reloads.WithLabelValues("success").Inc()
 	a.log.Info("config reloaded", "inputs", len(a.inputs), "sinks", len(cfg.Sinks), "routes", len(cfg.Routes))
 	return a.start(ctx), nil

@@ -20,7 +20,11 @@ func offlineSink(t testing.TB, opts Options) *Sink {
 		t.Fatal(err)
 	}
 	set.entry.project = testProject
-	s := &Sink{name: "logging", project: testProject, set: set, metrics: newMetrics("logging"),
+	m, err := newMetrics(nil, "logging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Sink{name: "logging", project: testProject, set: set, metrics: m,
 		headers: headerCache{project: testProject, location: testLocation, cluster: testCluster, node: "node-1"}}
 	s.clock = func() time.Time { return testNow }
 	s.limits.MaxRecordBytes = set.MaxEntryBytes

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	// PermissionRetry is how long the pipeline waits before retrying a batch the API refused
 	// for PERMISSION_DENIED, NOT_FOUND or UNAUTHENTICATED (permission_retry), default 1m.
 	PermissionRetry time.Duration
+	// Registerer gets the sink's metrics, shared with the other cloud_logging sinks there
+	// (nil: none registered; they still count).
+	Registerer prometheus.Registerer
 	// MetadataTimeout bounds the metadata server lookups at start; default 5s.
 	MetadataTimeout time.Duration
 }

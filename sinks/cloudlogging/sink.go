@@ -90,13 +90,18 @@ func New(ctx context.Context, cfg collector.SinkConfig, opts Options, log *slog.
 	if delay <= 0 {
 		delay = DefaultBatchDelay
 	}
+	metrics, err := newMetrics(opts.Registerer, cfg.Name)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("cloud_logging sink %s: metrics: %w", cfg.Name, err)
+	}
 	s := &Sink{
 		name:    cfg.Name,
 		project: project,
 		log:     log,
 		set:     set,
 		client:  client,
-		metrics: newMetrics(cfg.Name),
+		metrics: metrics,
 		clock:   time.Now,
 		headers: headerCache{project: project, location: location, cluster: cluster, node: set.NodeName},
 	}
@@ -134,8 +139,12 @@ func (s *Sink) Name() string { return s.name }
 
 func (s *Sink) Limits() collector.Limits { return s.limits }
 
-// Metrics returns the sink's own metrics, for the binary to register.
+// Metrics returns the sink's own metrics (registered with Options.Registerer, if any).
 func (s *Sink) Metrics() *Metrics { return s.metrics }
+
+// ForgetMetrics deletes the sink's series from the shared families: call it once the sink is
+// closed and no longer configured (a sink built again under its name shares them instead).
+func (s *Sink) ForgetMetrics() { s.metrics.forget() }
 
 // AppendKey appends r's destination: its LOG_ID and the resource's namespace, pod and
 // container. Records of one key share a request's log name, resource and labels.

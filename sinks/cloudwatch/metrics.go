@@ -1,9 +1,9 @@
 package cloudwatch
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailgate-dev/tailgate/internal/promshare"
 )
 
 // Request results for tailgate_cloudwatch_requests_total (a fixed set: classify's classes).
@@ -66,21 +66,18 @@ func newMetricVecs() *metricVecs {
 	}
 }
 
+func (v *metricVecs) all() []**prometheus.CounterVec {
+	return []**prometheus.CounterVec{&v.requests, &v.throttles, &v.events, &v.eventBytes,
+		&v.requestBytes, &v.rejected, &v.invalidUTF8, &v.created}
+}
+
 // register registers each family with reg, or takes the one already registered there (a
-// second cloudwatch sink on the same registry).
+// second cloudwatch sink on the same registry, or this sink as a reload built it again).
 func (v *metricVecs) register(reg prometheus.Registerer) error {
-	for _, p := range []**prometheus.CounterVec{&v.requests, &v.throttles, &v.events, &v.eventBytes,
-		&v.requestBytes, &v.rejected, &v.invalidUTF8, &v.created} {
-		if err := reg.Register(*p); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return err
-			}
-			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
-			if !ok {
-				return err
-			}
-			*p = existing
+	for _, p := range v.all() {
+		var err error
+		if *p, err = promshare.Register(reg, *p); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -120,6 +117,13 @@ func newMetrics(reg prometheus.Registerer, sink string) (*metrics, error) {
 		v.rejected.WithLabelValues(sink, r)
 	}
 	return m, nil
+}
+
+// forget deletes the sink's series: it is no longer configured.
+func (m *metrics) forget() {
+	for _, p := range m.vecs.all() {
+		(*p).DeletePartialMatch(prometheus.Labels{"sink": m.sink})
+	}
 }
 
 func (m *metrics) request(op, result string) {

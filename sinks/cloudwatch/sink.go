@@ -83,6 +83,10 @@ func Validate(cfg collector.SinkConfig) error {
 // Name implements collector.Sink.
 func (k *Sink) Name() string { return k.s.name }
 
+// ForgetMetrics deletes the sink's series from the shared families: call it once the sink is
+// closed and no longer configured (a sink built again under its name shares them instead).
+func (k *Sink) ForgetMetrics() { k.m.forget() }
+
 // Limits implements collector.Sink: the limits of one PutLogEvents request.
 func (k *Sink) Limits() collector.Limits {
 	return collector.Limits{
