@@ -126,7 +126,8 @@ func newConn(in *Input, nc net.Conn, out collector.Emitter, ctx context.Context,
 func (c *conn) serve(ackCtx context.Context) string {
 	defer c.out.Release(c.dec.src)
 	if c.in.podMeta != nil {
-		defer c.in.podMeta.AttachPeer(c.nc, c.dec.src)()
+		// Before the first frame: a new pod's peer may wait (bounded) for its metadata.
+		defer c.in.podMeta.AttachPeer(c.ctx, c.nc, c.dec.src)()
 	}
 	err := c.handshakes()
 	if err == nil {

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"net"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -8,9 +9,10 @@ import (
 
 // PeerMetadata gives a connection's source the Kubernetes metadata of the pod behind the
 // peer (kube.Cache: by pod IP for TCP, by SO_PEERCRED for a unix socket) and keeps it current
-// until detach is called.
+// until detach is called. It may wait, bounded and until ctx ends, for a pod the cache does
+// not know yet.
 type PeerMetadata interface {
-	AttachPeer(nc net.Conn, src *collector.Source) (detach func())
+	AttachPeer(ctx context.Context, nc net.Conn, src *collector.Source) (detach func())
 }
 
 // SetPeerMetadata makes every connection's records carry its peer pod's metadata (or the

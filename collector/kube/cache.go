@@ -156,6 +156,9 @@ func (c *Cache) upsert(pod *slimPod) {
 	c.index(e, pod)
 	c.resolvePending(e, e.namespace+"/"+e.name)
 	c.resolvePending(e, uid)
+	for _, ip := range e.ips {
+		c.resolvePending(e, peerIPKey(ip))
+	}
 	c.publish(e)
 	ev := PodEvent{Namespace: pod.Namespace, Name: pod.Name, UID: uid, Phase: pod.Phase}
 	if e.pod != nil {
@@ -356,6 +359,10 @@ func (c *Cache) resolvePending(e *podEntry, key string) {
 		e.bindings[b] = struct{}{}
 		b.resolved.Store(true)
 		b.settled.Store(true)
+		if b.peer {
+			b.container = e.peerContainer(b.peerCID)
+			close(b.found) // publish, next, gives it the pod's metadata
+		}
 	}
 	if len(c.pending[key]) == 0 {
 		delete(c.pending, key)
@@ -378,6 +385,11 @@ type Binding struct {
 	key       string // pending key: uid, or namespace/name
 	container string
 	deadline  time.Time
+	// A forward peer's binding may wait for its pod (pendingPeer): its container is known only
+	// then (by peerCID, or the pod's only one), and found is closed when it is.
+	peer    bool
+	peerCID string
+	found   chan struct{}
 
 	resolved atomic.Bool // the pod was found
 	settled  atomic.Bool // found, or gave up waiting

@@ -3,10 +3,12 @@ package kube
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -18,14 +20,32 @@ import (
 // /proc/<pid>/cgroup names the pod UID and container ID; this needs the agent to see the
 // peer's processes (hostPID: true, /proc of the host) and works with the systemd and cgroupfs
 // layouts of cgroup v1 and v2. Otherwise src carries the node only.
-func (c *Cache) AttachPeer(nc net.Conn, src *collector.Source) (detach func()) {
+//
+// A new pod's application often connects before the watch has told us its IP (the pod IP is
+// set when the sandbox starts, and the event takes its time): then AttachPeer waits for the
+// pod as a new log file does, at most the cache's wait_for_pod or until ctx ends, before the
+// connection's first record is read. A pod that arrives later still binds the connection, so
+// only the records read before that carry the node alone.
+func (c *Cache) AttachPeer(ctx context.Context, nc net.Conn, src *collector.Source) (detach func()) {
 	b, how := c.bindPeer(nc)
-	c.m.Peers.WithLabelValues(how).Inc()
 	if b == nil {
+		c.m.Peers.WithLabelValues(how).Inc()
 		src.SetKube(&collector.Kube{Node: c.node})
 		return func() {}
 	}
 	b.Attach(src)
+	if b.found != nil {
+		t := time.NewTimer(c.wait)
+		select {
+		case <-b.found:
+		case <-t.C:
+			how = "not_found"
+		case <-ctx.Done():
+			how = "not_found"
+		}
+		t.Stop()
+	}
+	c.m.Peers.WithLabelValues(how).Inc()
 	return func() { b.Detach(src); b.Close() }
 }
 
@@ -41,7 +61,10 @@ func (c *Cache) bindPeer(nc net.Conn) (*Binding, string) {
 		if e := c.byIP[ip]; e != nil {
 			return c.bindEntry(e, e.onlyContainer()), "ip"
 		}
-		return nil, "not_found"
+		if a.IP.IsLoopback() {
+			return nil, "not_found" // a process of the agent's own pod: no other pod has this IP
+		}
+		return c.pendingPeer(peerIPKey(ip), "", ""), "ip"
 	}
 	uc, ok := nc.(*net.UnixConn)
 	if !ok {
@@ -59,13 +82,36 @@ func (c *Cache) bindPeer(nc net.Conn) (*Binding, string) {
 	defer c.mu.Unlock()
 	e := c.byUID[uid]
 	if e == nil {
-		return nil, "not_found"
+		return c.pendingPeer(uid, uid, cid), "peercred"
 	}
-	container := e.cids[cid]
-	if container == "" {
-		container = e.onlyContainer()
+	return c.bindEntry(e, e.peerContainer(cid)), "peercred"
+}
+
+// peerIPKey is the pending key of a TCP peer waiting for the pod with its IP.
+func peerIPKey(ip string) string { return "ip/" + ip }
+
+// pendingPeer returns a binding of a forward peer whose pod is not in the cache yet, waiting
+// under key (uid for a unix peer, peerIPKey for a TCP one); found is closed when the pod
+// arrives. Caller holds c.mu.
+func (c *Cache) pendingPeer(key, uid, cid string) *Binding {
+	path := &collector.Kube{Node: c.node}
+	b := &Binding{c: c, path: path, uid: uid, key: key, peerCID: cid, peer: true,
+		found: make(chan struct{}), sources: map[*collector.Source]struct{}{}}
+	b.cur.Store(path)
+	if c.pending[key] == nil {
+		c.pending[key] = map[*Binding]struct{}{}
 	}
-	return c.bindEntry(e, container), "peercred"
+	c.pending[key][b] = struct{}{}
+	return b
+}
+
+// peerContainer names the container of a forward peer: by its container ID (a unix peer),
+// else the pod's only container, else "" (the pod alone).
+func (e *podEntry) peerContainer(cid string) string {
+	if name := e.cids[cid]; name != "" && cid != "" {
+		return name
+	}
+	return e.onlyContainer()
 }
 
 // onlyContainer is the pod's container name when it has exactly one, else "".

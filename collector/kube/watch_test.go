@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -145,7 +146,7 @@ func TestAttachPeerByIP(t *testing.T) {
 	}
 	defer nc.Close()
 	src := collector.NewSource(1, "apps", nil)
-	detach := c.AttachPeer(nc, src)
+	detach := c.AttachPeer(context.Background(), nc, src)
 	k := src.Kube()
 	if k == nil || k.Pod != "cart-1" || k.Container != "app" || k.Labels["app"] != "cart" {
 		t.Fatalf("peer metadata %+v", k)
@@ -161,7 +162,7 @@ func TestAttachPeerByIP(t *testing.T) {
 	// An IP no pod of this node has: node fields only.
 	c2 := newTestCache(&clock{t: t0})
 	src2 := collector.NewSource(2, "apps", nil)
-	c2.AttachPeer(nc, src2)()
+	c2.AttachPeer(context.Background(), nc, src2)() // loopback: no pod will have it, no wait
 	if k := src2.Kube(); k == nil || k.Node != "node-a" || k.Pod != "" {
 		t.Errorf("unknown peer metadata %+v", k)
 	}
@@ -209,7 +210,7 @@ func TestAttachPeerByCredentials(t *testing.T) {
 		t.Fatalf("SO_PEERCRED pid %d, %v; want %d", pid, err, os.Getpid())
 	}
 	src := collector.NewSource(1, "apps", nil)
-	defer c.AttachPeer(nc, src)()
+	defer c.AttachPeer(context.Background(), nc, src)()
 	if k := src.Kube(); k == nil || k.PodUID != uid || k.Container != "app" {
 		t.Fatalf("peer metadata %+v", k)
 	}
@@ -259,4 +260,152 @@ func FuzzParseCgroupLine(f *testing.F) {
 			t.Fatalf("container id %q", c)
 		}
 	})
+}
+
+// remoteConn is a connection whose peer address is what a pod on the pod network would have:
+// the test's own connections all come from loopback.
+type remoteConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c remoteConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestAttachPeerWaitsForNewPod: an application connects before the watch has told us its pod's
+// IP. The connection waits (bounded) and gets the pod's metadata when it arrives; past the wait
+// it starts with the node's alone and is bound when the pod comes later; a closed connection
+// leaves nothing waiting.
+func TestAttachPeerWaitsForNewPod(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	accept := func(ip string) net.Conn {
+		t.Helper()
+		nc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return remoteConn{nc, &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}}
+	}
+	cart := func(rv string) *corev1.Pod {
+		return makePod(podSpec{ns: "shop", name: "cart-1", uid: "u1", containers: []string{"app"}, ip: "10.4.0.7", rv: rv, labels: map[string]string{"app": "cart"}})
+	}
+
+	t.Run("arrives within the wait", func(t *testing.T) {
+		c := NewCache(CacheOptions{Node: "node-a", Filter: Filter{Labels: []string{"*"}}, WaitForPod: 20 * time.Second})
+		src := collector.NewSource(1, "apps", nil)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			c.Upsert(cart("1"))
+		}()
+		start := time.Now()
+		detach := c.AttachPeer(context.Background(), accept("10.4.0.7"), src)
+		if waited := time.Since(start); waited > 10*time.Second {
+			t.Errorf("waited %v for a pod that arrived after 50ms", waited)
+		}
+		if k := src.Kube(); k == nil || k.Pod != "cart-1" || k.Container != "app" || k.Labels["app"] != "cart" {
+			t.Fatalf("peer metadata after the pod arrived: %+v", k)
+		}
+		if n := testutil.ToFloat64(c.m.Peers.WithLabelValues("ip")); n != 1 {
+			t.Errorf("peers by ip %v, want 1", n)
+		}
+		detach()
+	})
+
+	t.Run("arrives after the wait", func(t *testing.T) {
+		c := NewCache(CacheOptions{Node: "node-a", Filter: Filter{Labels: []string{"*"}}, WaitForPod: 30 * time.Millisecond})
+		src := collector.NewSource(1, "apps", nil)
+		detach := c.AttachPeer(context.Background(), accept("10.4.0.7"), src)
+		if k := src.Kube(); k == nil || k.Node != "node-a" || k.Pod != "" {
+			t.Fatalf("metadata before the pod is known: %+v, want the node's alone", k)
+		}
+		if n := testutil.ToFloat64(c.m.Peers.WithLabelValues("not_found")); n != 1 {
+			t.Errorf("peers not found %v, want 1", n)
+		}
+		c.Upsert(cart("1"))
+		if k := src.Kube(); k == nil || k.Pod != "cart-1" || k.Container != "app" {
+			t.Fatalf("a pod arriving after the wait did not bind the connection: %+v", k)
+		}
+		c.Upsert(cart("2")) // and it is kept current
+		detach()
+		if len(c.pending) != 0 {
+			t.Errorf("pending after detach: %v", c.pending)
+		}
+	})
+
+	t.Run("closed while waiting", func(t *testing.T) {
+		c := NewCache(CacheOptions{Node: "node-a", Filter: Filter{Labels: []string{"*"}}, WaitForPod: 20 * time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(30*time.Millisecond, cancel)
+		src := collector.NewSource(1, "apps", nil)
+		c.AttachPeer(ctx, accept("10.4.0.9"), src)() // the input stops: no 20s wait
+		if len(c.pending) != 0 {
+			t.Errorf("pending after detach: %v", c.pending)
+		}
+		c.Upsert(makePod(podSpec{ns: "shop", name: "late", uid: "u9", containers: []string{"app"}, ip: "10.4.0.9", rv: "1"}))
+		if k := src.Kube(); k.Pod != "" {
+			t.Errorf("a detached connection was bound: %+v", k)
+		}
+	})
+}
+
+// TestAttachPeerByCredentialsWaits: a unix-socket peer whose pod (named by its cgroup) is not
+// in the cache yet waits for it and gets its container by ID.
+func TestAttachPeerByCredentialsWaits(t *testing.T) {
+	dir := t.TempDir()
+	proc := filepath.Join(dir, "proc")
+	const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+	const cid = "4f9c0d3e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"
+	pidDir := filepath.Join(proc, itoa(int64(os.Getpid())))
+	if err := os.MkdirAll(pidDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg := "0::/kubepods/burstable/pod" + uid + "/" + cid + "\n"
+	if err := os.WriteFile(filepath.Join(pidDir, "cgroup"), []byte(cg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(CacheOptions{Node: "node-a", Filter: Filter{Labels: []string{"*"}}, ProcRoot: proc, WaitForPod: 20 * time.Second})
+	sock := filepath.Join(dir, "f.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cl, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		p := makePod(podSpec{ns: "shop", name: "cart-1", uid: uid, containers: []string{"sidecar", "app"}, rv: "1"})
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses,
+			corev1ContainerStatus("sidecar", "containerd://"+cid[:60]+"ffff"), corev1ContainerStatus("app", "containerd://"+cid))
+		c.Upsert(p)
+	}()
+	src := collector.NewSource(1, "apps", nil)
+	defer c.AttachPeer(context.Background(), nc, src)()
+	if k := src.Kube(); k == nil || k.PodUID != uid || k.Container != "app" {
+		t.Fatalf("peer metadata %+v", k)
+	}
+	if n := testutil.ToFloat64(c.m.Peers.WithLabelValues("peercred")); n != 1 {
+		t.Errorf("peers by peercred %v", n)
+	}
 }
