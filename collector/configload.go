@@ -46,7 +46,13 @@ const (
 	DefaultMaxOpenFiles   = 1024
 	DefaultMaxChunkBytes  = 32 << 20
 	DefaultMaxConnections = 1024
-	DefaultIdleTimeout    = 5 * time.Minute
+	// DefaultIdleTimeout 0: a forward connection silent between frames is never closed on a
+	// timer. fluent-logger-golang without acks (its default) writes its next record into a
+	// connection the agent closed, TCP accepts the write, and the record is lost; Fluent Bit's
+	// and fluentd's in_forward close no idle connection either. Idle connections cannot lock
+	// others out (at max_connections the idle ones are closed first, those that never sent a
+	// frame before all), and a peer that vanished is found by TCP keep-alive (Go's 15s probes).
+	DefaultIdleTimeout = 0
 	// Forward abuse limits. A handshake (TLS, then HELO/PING/PONG) takes milliseconds; Fluent
 	// Bit's own connect timeout, TLS included, is 10s. A frame arrives in one write from every
 	// known client (fluentd's send_timeout is 60s for a whole chunk over a WAN; here the peer is
@@ -83,9 +89,6 @@ func ApplyInputDefaults(in *InputConfig) {
 		}
 		if in.MaxConnections == 0 {
 			in.MaxConnections = DefaultMaxConnections
-		}
-		if in.IdleTimeout == 0 {
-			in.IdleTimeout = Duration(DefaultIdleTimeout)
 		}
 		if in.HandshakeTimeout == 0 {
 			in.HandshakeTimeout = Duration(DefaultHandshakeTimeout)

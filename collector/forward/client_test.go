@@ -259,3 +259,31 @@ func TestTLSReload(t *testing.T) {
 		t.Fatalf("serial %d after reload, want 2", got)
 	}
 }
+
+// TestIdleClientWithoutAcksKeepsItsConnection: with the defaults, a fluent-logger-golang client
+// without acks (the library's default) that stays quiet between records keeps its connection,
+// so no record of it is written into a connection closed under it (TCP would accept the write
+// and the record would be lost).
+func TestIdleClientWithoutAcksKeepsItsConnection(t *testing.T) {
+	h := start(t, collector.InputConfig{})
+	f := clientFor(t, h, fluent.Config{})
+	defer f.Close()
+	if err := f.Post("app.quiet", map[string]any{"message": "before the silence"}); err != nil {
+		t.Fatal(err)
+	}
+	h.out.waitRecords(t, 1)
+	time.Sleep(300 * time.Millisecond) // quiet: no frame, no deadline running
+	if err := f.Post("app.quiet", map[string]any{"message": "after the silence"}); err != nil {
+		t.Fatal(err)
+	}
+	envs := h.out.waitRecords(t, 2)
+	if m := parseEnvelope(t, envs[1]).Message; m != "after the silence" {
+		t.Errorf("second record %q", m)
+	}
+	if n := h.closedCount(closeIdleTimeout); n != 0 {
+		t.Errorf("%v connections closed for idle_timeout with the defaults, want 0", n)
+	}
+	if n := h.connections(); n != 1 {
+		t.Errorf("%v connections open, want the client's one, never closed", n)
+	}
+}

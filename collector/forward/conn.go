@@ -427,7 +427,10 @@ func (c *conn) read(p []byte) (int, error) {
 	ph := c.phase
 	dl := c.deadline
 	if ph == phaseIdle {
-		dl = time.Now().Add(c.in.idle)
+		dl = time.Time{} // idle_timeout 0: wait for the next frame as long as the peer lives
+		if c.in.idle > 0 {
+			dl = time.Now().Add(c.in.idle)
+		}
 	}
 	_ = c.nc.SetReadDeadline(dl)
 	c.mu.Unlock()

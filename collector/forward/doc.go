@@ -18,7 +18,10 @@
 //   - Time. The TLS handshake and the shared-key handshake (HELO, PING, PONG) must be done
 //     handshake_timeout (10s) after the accept. A frame must be whole frame_timeout (30s) after
 //     its first byte arrived, however it trickles in. Between frames a connection may stay
-//     silent idle_timeout (5m); whitespace between JSON frames does not count as a frame.
+//     silent idle_timeout, off by default (0): an idle close loses the next record of a client
+//     without acks, and idle connections are bounded by the connection limits below; TCP
+//     keep-alive (15s probes) ends the connections of peers that vanished. Whitespace between
+//     JSON frames does not count as a frame.
 //     An ack must be taken by the client within frame_timeout. Only Emit, blocked by a full
 //     buffer, has no deadline: that wait is ours, not the peer's.
 //   - Connections. At most max_connections_per_peer (256) per remote IP and max_connections

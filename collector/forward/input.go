@@ -100,9 +100,6 @@ func New(cfg collector.InputConfig, m *collector.Metrics, log *slog.Logger) (*In
 	if in.perPeer <= 0 {
 		in.perPeer = collector.DefaultMaxConnectionsPerPeer
 	}
-	if in.idle <= 0 {
-		in.idle = collector.DefaultIdleTimeout
-	}
 	if in.handshakeTimeout <= 0 {
 		in.handshakeTimeout = collector.DefaultHandshakeTimeout
 	}
