@@ -160,14 +160,15 @@ func TestEveryRuleIsTested(t *testing.T) {
 }
 
 // Every metric a rule queries is served by tailgate (described by the agent's registry or the
-// per-pod families), recorded by an earlier rule, or made by Prometheus (up).
+// per-pod families), recorded by an earlier rule, made by Prometheus (up), or by
+// kube-state-metrics for the DaemonSet's own state.
 func TestRulesQueryTailgateMetrics(t *testing.T) {
 	served, err := exposition.Agent()
 	if err != nil {
 		t.Fatal(err)
 	}
 	known := map[string]bool{}
-	for _, n := range append(served, exposition.Builtin...) {
+	for _, n := range slices.Concat(served, exposition.Builtin, exposition.KubeStateMetrics) {
 		known[n] = true
 	}
 	for _, g := range loadRules(t).Groups {

@@ -69,6 +69,10 @@ func Described(c prometheus.Collector) ([]string, error) {
 // tailgate's targets may use.
 var Builtin = []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "ALERTS_FOR_STATE"}
 
+// KubeStateMetrics are the kube-state-metrics series the rules read to see a node that runs no
+// tailgate pod at all (it has no target, so no up series either).
+var KubeStateMetrics = []string{"kube_daemonset_status_desired_number_scheduled", "kube_daemonset_status_number_available"}
+
 // Selectors returns the metric names expr selects, in order of appearance.
 func Selectors(expr string) ([]string, error) {
 	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
