@@ -14,7 +14,13 @@ KUBE_VERSION=v1.37.2     # kube-apiserver and kubectl; the project's k8s.io modu
 KUBE_STAGING=v0.37.2
 ETCD_VERSION=v3.7.3
 HELM_VERSION=v4.3.2
-PROMETHEUS_VERSION=v0.316.0   # the github.com/prometheus/prometheus version in go.mod
+# promtool is built at the github.com/prometheus/prometheus version in go.mod, read from there so
+# the rules are checked by the same PromQL parser the Go tests (dashboard, rule names) link.
+PROMETHEUS_VERSION=$(awk '$1 == "github.com/prometheus/prometheus" { print $2; exit }' "$(dirname "$0")/../go.mod")
+if [ -z "$PROMETHEUS_VERSION" ]; then
+  echo "tools.sh: no github.com/prometheus/prometheus in go.mod" >&2
+  exit 1
+fi
 PROM_OPERATOR_VERSION=v0.95.2 # monitoring.coreos.com CRDs (PodMonitor, ServiceMonitor, PrometheusRule)
 CONTROLLER_GEN_VERSION=v0.23.0
 
