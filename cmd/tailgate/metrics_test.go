@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
 
@@ -22,7 +25,9 @@ import (
 	"github.com/tailgate-dev/tailgate/internal/exposition"
 )
 
-// scrape reads /metrics with Prometheus' own text parser: name+labels -> value.
+// scrape reads /metrics with Prometheus' own text parser: name+labels -> value. It fails on
+// what a scraper would reject or mis-read: a family's HELP or TYPE twice, a series twice, or
+// what client_golang's stricter parser refuses (a family's samples not grouped).
 func scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -38,7 +43,12 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := tp.TextToMetricFamilies(bytes.NewReader(body)); err != nil {
+		t.Fatalf("expfmt: %v\n%s", err, body)
+	}
 	out := map[string]float64{}
+	seen := map[string]bool{} // "HELP name", "TYPE name"
 	for {
 		et, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -47,11 +57,28 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 		if err != nil {
 			t.Fatalf("textparse: %v\n%s", err, body)
 		}
-		if et == textparse.EntrySeries {
+		var meta string
+		switch et {
+		case textparse.EntryHelp:
+			name, _ := p.Help()
+			meta = "HELP " + string(name)
+		case textparse.EntryType:
+			name, _ := p.Type()
+			meta = "TYPE " + string(name)
+		case textparse.EntrySeries:
 			_, _, v := p.Series()
 			var l labels.Labels
 			p.Labels(&l)
+			if _, dup := out[l.String()]; dup {
+				t.Fatalf("series %s exposed twice", l.String())
+			}
 			out[l.String()] = v
+		}
+		if meta != "" {
+			if seen[meta] {
+				t.Fatalf("%s twice in one scrape", meta)
+			}
+			seen[meta] = true
 		}
 	}
 }
