@@ -311,7 +311,7 @@ func (c *conn) handshakeErr(err error) error {
 // are not errors.
 func (c *conn) fail(err error) string {
 	c.mu.Lock()
-	reason, evicted, stopping := c.reason, c.evicted, c.stopping
+	reason, evicted, stopping, ph := c.reason, c.evicted, c.stopping, c.phase
 	c.mu.Unlock()
 	var fe *frameError
 	var ce *closeError
@@ -326,7 +326,9 @@ func (c *conn) fail(err error) string {
 		reason = closeClientClosed
 	case errors.As(err, &fe):
 		reason = closeBadFrame
-		if fe.reason == reasonHandshake {
+		if fe.reason == reasonHandshake || ph == phaseHandshake {
+			// Whatever was wrong with it, the peer never authenticated (a PING too large,
+			// malformed): its input error keeps the frame's own reason.
 			reason = closeHandshakeFailed
 		}
 		c.in.countError(fe.reason)

@@ -390,3 +390,91 @@ func TestChunkIDLimit(t *testing.T) {
 		t.Fatalf("chunk id of %d bytes: %v, want bad_frame", maxChunkID+1, err)
 	}
 }
+
+// TestCloseReasons: the reasons TestTimeouts and TestConnectionCaps do not reach, each counted
+// once and alone.
+func TestCloseReasons(t *testing.T) {
+	skipHELO := func(t *testing.T, c net.Conn) {
+		t.Helper()
+		r := msgp.NewReader(c)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if err := r.Skip(); err != nil { // HELO
+			t.Fatalf("HELO: %v", err)
+		}
+		c.SetReadDeadline(time.Time{})
+	}
+	cases := []struct {
+		name   string
+		cfg    collector.InputConfig
+		script func(t *testing.T, c net.Conn)
+		reason string
+	}{
+		{"client closes after an acked frame", collector.InputConfig{},
+			func(t *testing.T, c net.Conn) { sendAcked(t, c, "bye"); c.(*net.TCPConn).CloseWrite() }, closeClientClosed},
+		{"garbage instead of a frame", collector.InputConfig{},
+			func(t *testing.T, c net.Conn) { write(t, c, []byte{0xc1, 0xc1, 0xc1}) }, closeBadFrame},
+		{"a frame declaring more than max_chunk_bytes", collector.InputConfig{MaxChunkBytes: 1 << 20},
+			func(t *testing.T, c net.Conn) {
+				// [tag, entries as bin 32 of 64 MiB]: refused from the header, before the bytes.
+				b := msgp.AppendArrayHeader(nil, 2)
+				b = msgp.AppendString(b, "t")
+				write(t, c, append(b, 0xc6, 0x04, 0x00, 0x00, 0x00))
+			}, closeBadFrame},
+		{"a PING larger than a handshake may be", collector.InputConfig{SharedKey: "k"},
+			func(t *testing.T, c net.Conn) {
+				skipHELO(t, c)
+				ping := msgp.AppendArrayHeader(nil, 6)
+				ping = msgp.AppendString(ping, "PING")
+				ping = msgp.AppendString(ping, strings.Repeat("h", maxHandshakeBytes+1))
+				c.Write(ping) // may fail: the server closes once it has seen too much
+			}, closeHandshakeFailed},
+		{"a frame before the PING", collector.InputConfig{SharedKey: "k"},
+			func(t *testing.T, c net.Conn) {
+				skipHELO(t, c)
+				write(t, c, messageFrame("t", t0, record(nil, "log", "unauthenticated"), nil))
+			}, closeHandshakeFailed},
+	}
+	all := []string{closeClientClosed, closeBadFrame, closeHandshakeFailed, closeIdleTimeout, closeFrameTimeout,
+		closeHandshakeTimeout, closeAckWrite, closeEmitFailed, closeReadError}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t, tc.cfg)
+			c := h.dial(t)
+			tc.script(t, c)
+			expectClosed(t, c)
+			h.waitClosed(t, tc.reason, 1)
+			for _, other := range all {
+				if other != tc.reason && h.closedCount(other) != 0 {
+					t.Errorf("also closed for %s", other)
+				}
+			}
+			if n := len(h.out.snapshot()); tc.reason != closeClientClosed && n != 0 {
+				t.Errorf("%d records from a connection closed for %s", n, tc.reason)
+			}
+		})
+	}
+}
+
+// TestAcksBeyondTheQueue: a client pipelining many more frames than ackQueue before reading
+// any ack is slowed, not dropped or deadlocked: every ack comes, in order.
+func TestAcksBeyondTheQueue(t *testing.T) {
+	h := start(t, collector.InputConfig{})
+	c := h.dial(t)
+	const n = 4 * ackQueue
+	go func() {
+		for i := range n {
+			chunk := "c" + strconv.Itoa(i)
+			if _, err := c.Write(messageFrame("t", t0, record(nil, "log", chunk), option(nil, chunk))); err != nil {
+				return // the reader below reports what went wrong
+			}
+		}
+	}()
+	r := msgp.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for i := range n {
+		if got, want := readAck(t, r), "c"+strconv.Itoa(i); got != want {
+			t.Fatalf("ack %d: %q, want %q", i, got, want)
+		}
+	}
+	h.out.waitRecords(t, n)
+}
