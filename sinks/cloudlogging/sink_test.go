@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +227,7 @@ func TestRefusedProject(t *testing.T) {
 	if !strings.Contains(err.Error(), "PermissionDenied") {
 		t.Fatalf("Send: %v, want the API's PERMISSION_DENIED in it", err)
 	}
-	if d := retryAfterOf(err); d != 90*time.Second {
+	if d := collector.RetryDelay(err); d != 90*time.Second {
 		t.Fatalf("retry after %v, want the permission_retry of 90s", d)
 	}
 	if g := testutil.ToFloat64(s.Metrics().Refused); g != 1 {
@@ -278,23 +277,9 @@ func TestQuotaRetryInfo(t *testing.T) {
 	if err == nil || collector.IsPermanent(err) || !strings.Contains(err.Error(), "ResourceExhausted") {
 		t.Fatalf("Send: %v, want a retryable quota error", err)
 	}
-	if d := retryAfterOf(err); d != 7*time.Second {
+	if d := collector.RetryDelay(err); d != 7*time.Second {
 		t.Fatalf("retry after %v, want 7s", d)
 	}
-}
-
-// retryAfterOf reads the delay collector.RetryAfter put on err. The pipeline reads it with an
-// unexported function, so the test looks at the wrapper's field by reflection.
-func retryAfterOf(err error) time.Duration {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		v := reflect.ValueOf(e)
-		if v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
-			if f := v.Elem().FieldByName("after"); f.IsValid() && f.Type() == reflect.TypeFor[time.Duration]() {
-				return time.Duration(f.Int())
-			}
-		}
-	}
-	return 0
 }
 
 // TestLaterRequestFails: when the first request of a batch went through and a later one fails
