@@ -173,8 +173,9 @@ func RetryAfter(err error, after time.Duration) error {
 	return &retryAfterError{err: err, after: after}
 }
 
-// retryDelay returns the wait err asked for with RetryAfter, or 0.
-func retryDelay(err error) time.Duration {
+// RetryDelay returns the wait err asked for with RetryAfter, or 0: what the pipeline waits
+// at least before retrying (and what a sink's tests assert).
+func RetryDelay(err error) time.Duration {
 	var ra *retryAfterError
 	if errors.As(err, &ra) {
 		return ra.after

@@ -652,7 +652,7 @@ func (r *sinkRunner) deliver(ctx context.Context, b *SinkBatch) bool {
 			var after time.Duration
 			for i, e := range retry {
 				recs[i] = b.Records[e.Index]
-				after = max(after, retryDelay(e.Err))
+				after = max(after, RetryDelay(e.Err))
 			}
 			// The longest RetryAfter any of them asked for holds for the retry of them all.
 			err = RetryAfter(retry[0].Err, after)
@@ -663,7 +663,7 @@ func (r *sinkRunner) deliver(ctx context.Context, b *SinkBatch) bool {
 			return r.deadLetter(ctx, b.Records, err)
 		}
 		r.retried.Add(float64(len(b.Records)))
-		d := max(backoff(attempt), retryDelay(err))
+		d := max(backoff(attempt), RetryDelay(err))
 		r.warn.Warn("retry", "batch send failed; retrying", "batch", b.Seq, "records", len(b.Records),
 			"attempt", attempt+1, "in", d, "err", err)
 		if !sleepCtx(ctx, d) {

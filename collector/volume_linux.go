@@ -2,10 +2,11 @@ package collector
 
 import "golang.org/x/sys/unix"
 
-// volumeSize returns the size in bytes of the filesystem holding dir.
+// volumeSize returns the size in bytes of the filesystem holding dir. A filesystem with no
+// blocks (proc, sysfs) has no size to compare with: not ok.
 func volumeSize(dir string) (int64, bool) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	if err := unix.Statfs(dir, &st); err != nil || st.Blocks == 0 {
 		return 0, false
 	}
 	return int64(st.Blocks) * int64(st.Bsize), true

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	informers "k8s.io/client-go/informers/core/v1"
@@ -221,7 +222,11 @@ func verbOf(req *http.Request) string {
 func Ping(ctx context.Context, client kubernetes.Interface, node string) error {
 	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
 	_, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel, Limit: 1})
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("kubernetes: list pods on node %s: %w (the agent's identity needs get, list and watch on pods "+
+			"cluster-wide, as the ClusterRole in deploy/kubernetes/base/rbac.yaml grants)", node, err)
+	case err != nil:
 		return fmt.Errorf("kubernetes: list pods on node %s: %w", node, err)
 	}
 	return nil

@@ -139,3 +139,122 @@ func TestRateLimitAnnotationOverride(t *testing.T) {
 		t.Errorf("the unannotated pod shipped %d of 1000", quiet)
 	}
 }
+
+// criLines100 is criLines with every message padded to 100 bytes ("noisy 7 ....."), so that a
+// bytes/s limit, not a lines/s one, is what holds a container back.
+func criLines100(prefix string, from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		m := fmt.Sprintf("%s %d ", prefix, i)
+		fmt.Fprintf(&b, "%s stdout F %s%s\n", ts, m, strings.Repeat(".", 100-len(m)))
+	}
+	return b.String()
+}
+
+// shippedBy counts the records whose message starts with prefix.
+func shippedBy(em *fakeEmitter, prefix string) int {
+	n := 0
+	for _, r := range em.snapshot() {
+		if strings.HasPrefix(r.Message, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRateLimitBytesNoisyPodWaitsAlone: as TestRateLimitNoisyPodWaitsAlone, with a limit of
+// 10KiB/s and no lines/s limit: the noisy pod (100 KB of 100-byte lines) is held at its bytes
+// rate, its file falls behind without a drop, and the 20 quiet pods all ship first.
+func TestRateLimitBytesNoisyPodWaitsAlone(t *testing.T) {
+	tr := newKubeTree(t)
+	tr.add(t, "shop", "noisy", "app", criLines100("noisy", 0, 1000))
+	for i := range 20 {
+		tr.add(t, "shop", fmt.Sprintf("quiet%02d", i), "app", criLines100(fmt.Sprintf("quiet%02d", i), 0, 20))
+	}
+	in := testInput(t, collector.InputConfig{Paths: []string{tr.glob()},
+		RateLimit: collector.RateLimitConfig{Bytes: 10 << 10, Burst: collector.Duration(time.Second)}})
+	em := newFakeEmitter(nil)
+	start(t, in, em)
+	rs := em.waitRecords(t, 400+300)
+	lastQuiet, noisy300 := -1, -1
+	noisy := 0
+	for i, r := range rs {
+		if strings.HasPrefix(r.Message, "quiet") {
+			lastQuiet = i
+		} else if noisy++; noisy == 300 {
+			noisy300 = i
+		}
+	}
+	if lastQuiet < 0 || noisy300 < 0 || lastQuiet > noisy300 {
+		t.Errorf("the last quiet record went out at %d, after the noisy pod's 300th (%d): the noisy pod was not held back", lastQuiet, noisy300)
+	}
+	if n := shippedBy(em, "quiet"); n != 400 {
+		t.Errorf("quiet pods shipped %d of 400", n)
+	}
+	if n := em.droppedFor("rate_limit"); n != 0 {
+		t.Errorf("%d records dropped: within max_lag the limit must only delay", n)
+	}
+}
+
+// TestRateLimitBytesDropsPastMaxLag: a container over its bytes/s limit and past max_lag has
+// its excess read, dropped and counted as rate_limit; every line is shipped or counted, and
+// the other container ships all of its lines.
+func TestRateLimitBytesDropsPastMaxLag(t *testing.T) {
+	tr := newKubeTree(t)
+	tr.add(t, "shop", "noisy", "app", criLines100("noisy", 0, 2000))
+	tr.add(t, "shop", "quiet", "app", criLines100("quiet", 0, 20))
+	in := testInput(t, collector.InputConfig{Paths: []string{tr.glob()},
+		RateLimit: collector.RateLimitConfig{Bytes: 2000, MaxLag: 1024}})
+	em := newFakeEmitter(nil)
+	start(t, in, em)
+	waitFor(t, "every noisy line shipped or dropped, every quiet line shipped", func() bool {
+		return shippedBy(em, "noisy")+em.droppedFor("rate_limit") == 2000 && shippedBy(em, "quiet") == 20
+	})
+	// The burst is 1s of 2000 bytes: 20 lines, then 20 a second until the lag passes 1KiB.
+	if shipped, dropped := shippedBy(em, "noisy"), em.droppedFor("rate_limit"); shipped < 20 || shipped > 200 || dropped < 1800 {
+		t.Errorf("noisy shipped %d, dropped %d of 2000 at 2000 bytes/s: want the burst shipped and the excess dropped", shipped, dropped)
+	}
+}
+
+// TestRateLimitBytesAnnotationOverride: a pod's tailgate.io/rate-limit-bytes (a size, as
+// "1KiB") sets its containers' bytes limit where the input has none, and "0" lifts the input's
+// limit for a pod.
+func TestRateLimitBytesAnnotationOverride(t *testing.T) {
+	c := kube.NewCache(kube.CacheOptions{Node: "node-a"})
+	annotations := map[string]map[string]string{
+		"noisy":  {"tailgate.io/rate-limit-bytes": "1KiB"},
+		"quiet":  nil,
+		"lifted": {"tailgate.io/rate-limit-bytes": "0"},
+	}
+	for name, a := range annotations {
+		c.Upsert(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, UID: types.UID("uid-" + name), Annotations: a},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}})
+	}
+	f := func(name string, limit collector.RateLimitConfig, wantFull, wantLimited []string) {
+		t.Helper()
+		tr := newKubeTree(t)
+		for _, p := range append(append([]string{}, wantFull...), wantLimited...) {
+			tr.add(t, "shop", p, "app", criLines100(p, 0, 1000))
+		}
+		limit.MaxLag = 1
+		in := testInput(t, collector.InputConfig{Paths: []string{tr.glob()}, RateLimit: limit})
+		in.SetMetadata(c)
+		em := newFakeEmitter(nil)
+		start(t, in, em)
+		total := 1000 * (len(wantFull) + len(wantLimited))
+		waitFor(t, name+": all lines shipped or dropped", func() bool { return len(em.snapshot())+em.droppedFor("rate_limit") == total })
+		for _, p := range wantFull {
+			if n := shippedBy(em, p); n != 1000 {
+				t.Errorf("%s: %s shipped %d of 1000", name, p, n)
+			}
+		}
+		for _, p := range wantLimited {
+			// ~10 lines of 100 bytes a second, with a 1s burst: far fewer than 1000.
+			if n := shippedBy(em, p); n < 10 || n >= 100 || em.droppedFor("rate_limit") != 1000-n {
+				t.Errorf("%s: %s shipped %d and %d were dropped of 1000 at 1KiB/s", name, p, n, em.droppedFor("rate_limit"))
+			}
+		}
+	}
+	f("annotation sets a limit", collector.RateLimitConfig{}, []string{"quiet"}, []string{"noisy"})
+	f("annotation 0 lifts the input's limit", collector.RateLimitConfig{Bytes: 1 << 10}, []string{"lifted"}, []string{"quiet"})
+}

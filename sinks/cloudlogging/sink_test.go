@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tailgate-dev/tailgate/collector"
+	"github.com/tailgate-dev/tailgate/sinks/cloudlogging/loggingfake"
 )
 
 // mixedRecords returns n records of the shop container, half JSON lines on stdout, half text
@@ -209,43 +209,103 @@ func TestAllEntriesInvalid(t *testing.T) {
 	}
 }
 
-// TestRefusedProject: PERMISSION_DENIED keeps the batch (a retryable error asking for a slow
-// retry), sets the refused gauge and counts the code; once the permission is granted the same
-// batch goes through.
+// TestRefusedProject: a project that refuses the sink (PERMISSION_DENIED for IAM, NOT_FOUND
+// for a missing project or log bucket, UNAUTHENTICATED for credentials) keeps the batch (a
+// retryable error asking for a slow retry, nothing dead-lettered), sets the refused gauge and
+// counts the code; once a person fixed it the same batch goes through.
 func TestRefusedProject(t *testing.T) {
-	f := startFake(t)
-	f.SetProject("someone-else")
-	s := newTestSink(t, f, Options{PermissionRetry: 90 * time.Second})
-	recs := mixedRecords(10)
-	err := send(t, s, recs...)
-	if err == nil || collector.IsPermanent(err) {
-		t.Fatalf("Send: %v, want a retryable error", err)
+	f := func(code codes.Code, refuse, fix func(*loggingfake.Server)) {
+		t.Helper()
+		fake := startFake(t)
+		refuse(fake)
+		s := newTestSink(t, fake, Options{PermissionRetry: 90 * time.Second})
+		recs := mixedRecords(10)
+		err := send(t, s, recs...)
+		if err == nil || collector.IsPermanent(err) {
+			t.Fatalf("%s: Send: %v, want a retryable error", code, err)
+		}
+		var re *collector.RecordErrors
+		if errors.As(err, &re) {
+			t.Fatalf("%s: Send: %v: records were dropped or dead-lettered", code, err)
+		}
+		if !strings.Contains(err.Error(), code.String()) {
+			t.Fatalf("Send: %v, want the API's %s in it", err, code)
+		}
+		if d := collector.RetryDelay(err); d != 90*time.Second {
+			t.Fatalf("%s: retry after %v, want the permission_retry of 90s", code, d)
+		}
+		if g := testutil.ToFloat64(s.Metrics().Refused); g != 1 {
+			t.Fatalf("%s: refused gauge %v, want 1", code, g)
+		}
+		if n := testutil.ToFloat64(s.Metrics().RequestErrors.WithLabelValues("logging", code.String())); n < 1 {
+			t.Fatalf("%s counted %v times", code, n)
+		}
+		fix(fake)
+		if err := send(t, s, recs...); err != nil {
+			t.Fatalf("%s: after the fix: %v", code, err)
+		}
+		if g := testutil.ToFloat64(s.Metrics().Refused); g != 0 {
+			t.Fatalf("%s: refused gauge %v after success, want 0", code, g)
+		}
+		if len(fake.Query()) != len(recs) {
+			t.Fatalf("%s: query shows %d, want %d", code, len(fake.Query()), len(recs))
+		}
 	}
-	var re *collector.RecordErrors
-	if errors.As(err, &re) {
-		t.Fatalf("Send: %v: records were dropped or dead-lettered", err)
+	failWith := func(err error) func(*loggingfake.Server) {
+		return func(fake *loggingfake.Server) {
+			fake.SetRequestError(func(*loggingpb.WriteLogEntriesRequest) error { return err })
+		}
 	}
-	if !strings.Contains(err.Error(), "PermissionDenied") {
-		t.Fatalf("Send: %v, want the API's PERMISSION_DENIED in it", err)
+	f(codes.PermissionDenied,
+		func(fake *loggingfake.Server) { fake.SetProject("someone-else") },
+		func(fake *loggingfake.Server) { fake.SetProject(testProject) })
+	f(codes.NotFound, failWith(status.Errorf(codes.NotFound, "Project %s not found or deleted.", testProject)), failWith(nil))
+	f(codes.Unauthenticated, failWith(status.Error(codes.Unauthenticated, "Request had invalid authentication credentials.")), failWith(nil))
+}
+
+// TestTransientRetried: INTERNAL and the other transient codes, for a whole request or for
+// some of its entries, are retried after the pipeline's backoff: no record is dead-lettered,
+// the project is not reported as refusing, and the retry delivers.
+func TestTransientRetried(t *testing.T) {
+	f := func(code codes.Code) {
+		t.Helper()
+		fake := startFake(t)
+		s := newTestSink(t, fake, Options{PermissionRetry: 90 * time.Second})
+		fake.SetRequestError(func(*loggingpb.WriteLogEntriesRequest) error { return status.Error(code, "transient") })
+		recs := mixedRecords(6)
+		err := send(t, s, recs...)
+		var re *collector.RecordErrors
+		if err == nil || collector.IsPermanent(err) || errors.As(err, &re) || !strings.Contains(err.Error(), code.String()) {
+			t.Fatalf("%s: Send: %v, want a plain retryable error naming the code", code, err)
+		}
+		if d := collector.RetryDelay(err); d != 0 {
+			t.Errorf("%s: retry after %v, want the pipeline's backoff", code, d)
+		}
+		if g := testutil.ToFloat64(s.Metrics().Refused); g != 0 {
+			t.Errorf("%s: refused gauge %v, want 0", code, g)
+		}
+		fake.SetRequestError(nil)
+		// Per entry: the entry is to be retried, not dead-lettered.
+		fake.SetEntryError(func(e *loggingpb.LogEntry) *status.Status {
+			if strings.Contains(e.GetTextPayload(), "busy") {
+				return status.New(code, "transient")
+			}
+			return nil
+		})
+		err = send(t, s, rec(100, collector.StreamStdout, "ok 100"), rec(101, collector.StreamStdout, "busy 101"))
+		if !errors.As(err, &re) || len(re.Failed) != 0 || len(re.Retry) != 1 || re.Retry[0].Index != 1 {
+			t.Fatalf("%s: per entry: Send: %v, want index 1 to retry and none failed", code, err)
+		}
+		fake.SetEntryError(nil)
+		if err := send(t, s, recs...); err != nil {
+			t.Fatalf("%s: the retry: %v", code, err)
+		}
+		if got := len(fake.Query()); got != len(recs)+1 {
+			t.Fatalf("%s: query shows %d, want %d", code, got, len(recs)+1)
+		}
 	}
-	if d := retryAfterOf(err); d != 90*time.Second {
-		t.Fatalf("retry after %v, want the permission_retry of 90s", d)
-	}
-	if g := testutil.ToFloat64(s.Metrics().Refused); g != 1 {
-		t.Fatalf("refused gauge %v, want 1", g)
-	}
-	if n := testutil.ToFloat64(s.Metrics().RequestErrors.WithLabelValues("logging", "PermissionDenied")); n < 1 {
-		t.Fatalf("PermissionDenied counted %v times", n)
-	}
-	f.SetProject(testProject)
-	if err := send(t, s, recs...); err != nil {
-		t.Fatal(err)
-	}
-	if g := testutil.ToFloat64(s.Metrics().Refused); g != 0 {
-		t.Fatalf("refused gauge %v after success, want 0", g)
-	}
-	if len(f.Query()) != len(recs) {
-		t.Fatalf("query shows %d, want %d", len(f.Query()), len(recs))
+	for _, c := range []codes.Code{codes.Internal, codes.Unavailable, codes.Unknown, codes.Aborted, codes.DeadlineExceeded} {
+		f(c)
 	}
 }
 
@@ -278,23 +338,9 @@ func TestQuotaRetryInfo(t *testing.T) {
 	if err == nil || collector.IsPermanent(err) || !strings.Contains(err.Error(), "ResourceExhausted") {
 		t.Fatalf("Send: %v, want a retryable quota error", err)
 	}
-	if d := retryAfterOf(err); d != 7*time.Second {
+	if d := collector.RetryDelay(err); d != 7*time.Second {
 		t.Fatalf("retry after %v, want 7s", d)
 	}
-}
-
-// retryAfterOf reads the delay collector.RetryAfter put on err. The pipeline reads it with an
-// unexported function, so the test looks at the wrapper's field by reflection.
-func retryAfterOf(err error) time.Duration {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		v := reflect.ValueOf(e)
-		if v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
-			if f := v.Elem().FieldByName("after"); f.IsValid() && f.Type() == reflect.TypeFor[time.Duration]() {
-				return time.Duration(f.Int())
-			}
-		}
-	}
-	return 0
 }
 
 // TestLaterRequestFails: when the first request of a batch went through and a later one fails

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -39,6 +38,12 @@ const (
 func classify(err error) errClass {
 	if err == nil {
 		return classOK
+	}
+	// The signer could not get credentials: whatever the provider met on the way (a timeout,
+	// a refused connection to IMDS) an operator must give the node an identity.
+	var credErr *credentialsError
+	if errors.As(err, &credErr) {
+		return classDenied
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
@@ -81,11 +86,6 @@ func classify(err error) errClass {
 	var opErr *net.OpError
 	if errors.As(err, &netErr) || errors.As(err, &opErr) {
 		return classUnavailable
-	}
-	// The signer could not get credentials (IMDS unreachable, web identity token unreadable):
-	// the SDK wraps that in an operation error without a response.
-	if strings.Contains(err.Error(), "retrieve credentials") {
-		return classDenied
 	}
 	// Connection reset, unexpected EOF and other transport failures come wrapped in the SDK's
 	// request-send error.

@@ -47,11 +47,45 @@ func newClient(ctx context.Context, s *settings, opts Options) (*cloudwatchlogs.
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	cfg.Credentials = markedCredentials{cfg.Credentials}
 	return cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
 		if s.endpoint != "" {
 			o.BaseEndpoint = aws.String(s.endpoint)
 		}
 	}), nil
+}
+
+// credentialsError is an error of the credential provider: no credentials could be had (no
+// role on the node, IMDS unreachable, a web identity token unreadable). The SDK passes it on
+// wrapped in text only ("get identity: get credentials: ..."), so the provider is wrapped to
+// mark its errors for classify.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+func (e *credentialsError) Unwrap() error { return e.err }
+
+// markedCredentials is the client's credential provider with its errors marked as
+// credentialsError. It answers for the provider it wraps when the SDK asks what kind it is (a
+// cache, anonymous credentials), so the SDK treats it as it would that provider.
+type markedCredentials struct{ aws.CredentialsProvider }
+
+func (p markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := p.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return c, &credentialsError{err: err}
+	}
+	return c, nil
+}
+
+func (p markedCredentials) IsCredentialsProvider(target aws.CredentialsProvider) bool {
+	return aws.IsCredentialsProvider(p.CredentialsProvider, target)
+}
+
+func (p markedCredentials) ProviderSources() []aws.CredentialSource {
+	if s, ok := p.CredentialsProvider.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
 }
 
 // noEvents satisfies the input validator's "logEvents is required": the events are in the

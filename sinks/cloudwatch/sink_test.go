@@ -3,11 +3,16 @@ package cloudwatch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -295,12 +300,60 @@ func TestAccessDeniedKeepsRecords(t *testing.T) {
 	if !strings.Contains(err.Error(), "AccessDeniedException") {
 		t.Errorf("error %q does not name the cause", err)
 	}
+	if d := collector.RetryDelay(err); d != time.Second {
+		t.Errorf("retry after %v, want the sink's denied retry (1s in tests)", d)
+	}
 	if got := testutil.ToFloat64(s.m.vecs.requests.WithLabelValues("cw", opPut, resultDenied)); got != 1 {
 		t.Errorf("requests{result=access_denied} = %v, want 1", got)
 	}
 	fake.SetDenied(false)
 	deliver(t, s, []*collector.Record{r})
 	checkStored(t, fake, []want{{"/k8s/ns", "p/c", "kept while denied", r.Time / 1e6}})
+}
+
+// TestDeniedRetriesSlowly: a refusal an operator must fix (access denied, credentials the SDK
+// cannot retrieve) keeps the records and asks the pipeline to wait DefaultDeniedRetry (30s)
+// before resending, not its short backoff: the fix is picked up without a restart, and the
+// service is not hammered meanwhile.
+func TestDeniedRetriesSlowly(t *testing.T) {
+	f := func(name string, creds aws.CredentialsProvider, denied bool, want string) {
+		t.Helper()
+		fake, url := startFake(t, cwfake.Options{RequireSignature: true})
+		fake.SetDenied(denied)
+		s, err := New(context.Background(), testConfig(url, nil), Options{Logger: slog.New(slog.DiscardHandler), Credentials: creds})
+		if err != nil {
+			t.Fatalf("%s: New: %v", name, err)
+		}
+		defer s.Close(context.Background())
+		r := &collector.Record{Source: source(1, "ns", "p", "c", nil), Time: time.Now().UnixNano(), Message: []byte("kept")}
+		err = s.Send(context.Background(), &collector.SinkBatch{Records: []*collector.Record{r}})
+		var re *collector.RecordErrors
+		if err == nil || collector.IsPermanent(err) || errors.As(err, &re) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: Send = %v, want a retryable error naming %q", name, err, want)
+		}
+		if cls := classify(err); cls != classDenied {
+			t.Errorf("%s: classified %v, want denied", name, cls.result())
+		}
+		if d := collector.RetryDelay(err); d != DefaultDeniedRetry {
+			t.Errorf("%s: retry after %v, want DefaultDeniedRetry (%v)", name, d, DefaultDeniedRetry)
+		}
+		if n := fake.Stats().Events; n != 0 {
+			t.Errorf("%s: %d events stored", name, n)
+		}
+	}
+	static := credentials.NewStaticCredentialsProvider("AKIDTAILGATETEST", "test-secret", "")
+	f("access denied", static, true, "AccessDeniedException")
+	// What the default chain meets on a node without an identity: no role, or IMDS not
+	// answering (a timeout, a refused connection, which alone would be "unavailable"). The
+	// signer cannot get credentials and no request is sent.
+	failing := func(err error) aws.CredentialsProvider {
+		return aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, err
+		}))
+	}
+	f("no role", failing(errors.New("no EC2 IMDS role found")), false, "get credentials: failed to refresh cached credentials, no EC2 IMDS role found")
+	f("IMDS timeout", failing(fmt.Errorf("operation error ec2imds: GetMetadata: %w", context.DeadlineExceeded)), false, "get credentials")
+	f("IMDS refused", failing(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}), false, "get credentials")
 }
 
 func TestInvalidParameterIsolatesTheEvent(t *testing.T) {
