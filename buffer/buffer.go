@@ -42,6 +42,38 @@ type Options struct {
 	// segment. It is called on the appending goroutine, inside Append (or Open). May be nil.
 	Checkpoint func() []byte
 	Logger     *slog.Logger
+	// OnDrop, when set, is called by DropOldest for every reader that loses frames it had not
+	// acked, before their segment is deleted, so the owner can tell what was lost (the
+	// dead-letter store counts dropped records by reason). It runs inside Append with the
+	// buffer locked: it must not call the Buffer.
+	OnDrop func(Drop)
+}
+
+// Drop is what drop_oldest deleted before a reader acked it.
+type Drop struct {
+	Reader          string
+	Frames, Records int64
+	path            string
+	name            string
+	from, size      int64
+}
+
+// Each calls fn with the payload and count of every dropped data frame, oldest first; payload
+// is valid only until fn returns. Corrupt frames are skipped. Call it only from OnDrop: the
+// segment is deleted afterwards.
+func (d Drop) Each(fn func(payload []byte, count int) error) error {
+	f, err := os.Open(d.path)
+	if err != nil {
+		return fmt.Errorf("segment %s: %w", d.name, err)
+	}
+	defer f.Close()
+	var payload []byte
+	return eachFrame(f, d.name, d.from, d.size, &payload, func(h header, _ int64, p []byte) error {
+		if h.kind != KindData {
+			return nil
+		}
+		return fn(p, int(h.count))
+	})
 }
 
 // DefaultSegmentBytes is used when Options.SegmentBytes is 0.

@@ -623,3 +623,67 @@ func TestParkReader(t *testing.T) {
 	}
 	closeT(t, b)
 }
+
+// OnDrop hands over exactly the frames a reader loses, from its acked cursor on: the same
+// payloads, in order, that it would have read.
+func TestOnDropSeesTheLostFrames(t *testing.T) {
+	var lost []appended
+	b := openT(t, t.TempDir(), Options{MaxBytes: 16 << 10, SegmentBytes: 4 << 10, WhenFull: DropOldest,
+		OnDrop: func(d Drop) {
+			var frames, records int64
+			err := d.Each(func(p []byte, count int) error {
+				lost = append(lost, appended{payload: append([]byte(nil), p...), count: count})
+				frames++
+				records += int64(count)
+				return nil
+			})
+			if err != nil || d.Reader != "lagging" || frames != d.Frames || records != d.Records {
+				t.Errorf("drop for %s: %d frames, %d records seen (err %v); drop says %d, %d",
+					d.Reader, frames, records, err, d.Frames, d.Records)
+			}
+		}})
+	defer closeT(t, b)
+	lag, _ := b.Reader("lagging")
+	first := appendN(t, b, 0, 5, 300)
+	got := readN(t, lag, 2)
+	lag.Ack(got[1].End) // acked part of the oldest segment: loses only the rest
+	want := appendN(t, b, 5, 200, 300)
+	want = append(first[2:], want...)
+	dropped := b.Stats().Readers[0].DroppedFrames
+	if dropped == 0 || int64(len(lost)) != dropped {
+		t.Fatalf("OnDrop saw %d frames, the reader lost %d", len(lost), dropped)
+	}
+	for i, l := range lost {
+		if string(l.payload) != string(want[i].payload) || l.count != want[i].count {
+			t.Fatalf("lost frame %d: %.12q (%d records), want %.12q (%d)", i, l.payload, l.count, want[i].payload, want[i].count)
+		}
+	}
+}
+
+// ScanFrames reads from a position on without the lock, while the buffer is open.
+func TestScanFramesFrom(t *testing.T) {
+	dir := t.TempDir()
+	b := openT(t, dir, Options{SegmentBytes: 4 << 10, Checkpoint: func() []byte { return []byte("cp") }})
+	defer closeT(t, b)
+	want := appendN(t, b, 0, 40, 300)
+	if err := b.WaitDurable(testCtx(t), want[39].ticket); err != nil {
+		t.Fatal(err)
+	}
+	from := want[10].ticket.end // after frame 10, in some segment past the first
+	var got []string
+	err := ScanFrames(dir, from, func(f Frame) error {
+		got = append(got, string(f.Data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 29 {
+		t.Fatalf("scanned %d frames after frame 10, want 29", len(got))
+	}
+	for i, g := range got {
+		if g != string(want[11+i].payload) {
+			t.Fatalf("frame %d: %.12q, want %.12q", i, g, want[11+i].payload)
+		}
+	}
+}

@@ -45,6 +45,29 @@ func TestNoWaiterNoCommit(t *testing.T) {
 	closeT(t, b) // Close still makes them durable
 }
 
+// With nobody waiting, the Sync interval still commits: appended frames become durable within
+// about one interval, and the commit counts as an interval commit, not an on-demand one.
+func TestIntervalCommitsWithoutWaiter(t *testing.T) {
+	b := openT(t, t.TempDir(), Options{Sync: 20 * time.Millisecond})
+	defer closeT(t, b)
+	a := appendN(t, b, 0, 50, 1000)
+	last := a[len(a)-1].ticket.end
+	deadline := time.Now().Add(10 * time.Second) // a bound for a loaded machine, not a timing claim
+	for {
+		st := b.Stats()
+		if !st.Durable.Less(last) {
+			if st.IntervalSyncs == 0 || st.WaiterSyncs != 0 {
+				t.Fatalf("durable with %d interval and %d on-demand commits; want >0 and 0", st.IntervalSyncs, st.WaiterSyncs)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no interval commit: durable %v, written %v, %d interval commits", st.Durable, last, st.IntervalSyncs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // The leader pattern: waiters that arrive while a commit runs share the next one, however many
 // they are; a frame the running commit covers asks for no other.
 func TestWaitersShareTheNextCommit(t *testing.T) {

@@ -75,6 +75,56 @@ func Inspect(dir string) (Report, error) {
 	return rep, nil
 }
 
+// ScanFrames calls fn with every valid data frame of the data dir at or after from, oldest
+// first; Frame.Data is valid only until fn returns. Like Inspect it takes no lock and changes
+// nothing: while an agent writes, the newest frames may be missing. An error from fn stops the
+// scan and is returned.
+func ScanFrames(dir string, from Position, fn func(Frame) error) error {
+	segDir := filepath.Join(dir, "segments")
+	files, err := listSegments(segDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scan frames: %w", err)
+	}
+	var payload []byte
+	for _, sf := range files {
+		if sf.id < from.Segment {
+			continue
+		}
+		start := int64(segmentHeaderSize)
+		if sf.id == from.Segment {
+			start = max(start, from.Offset)
+		}
+		f, err := os.Open(filepath.Join(segDir, sf.name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted meanwhile: every reader had passed it
+		}
+		if err != nil {
+			return fmt.Errorf("scan frames: %w", err)
+		}
+		var fnErr error
+		err = eachFrame(f, sf.name, start, sf.size, &payload, func(h header, off int64, p []byte) error {
+			if h.kind != KindData {
+				return nil
+			}
+			end := off + frameHeaderSize + int64(len(p))
+			fnErr = fn(Frame{Pos: Position{sf.id, off}, End: Position{sf.id, end}, Count: int(h.count),
+				Time: time.Unix(0, h.time), Data: p})
+			return fnErr
+		})
+		f.Close()
+		if err != nil {
+			if err == fnErr {
+				return err
+			}
+			return fmt.Errorf("scan frames: %w", err)
+		}
+	}
+	return nil
+}
+
 // inspectCursors adds the cursor files of curDir to rep.
 func inspectCursors(rep *Report, curDir string, parked bool) error {
 	entries, err := os.ReadDir(curDir)

@@ -53,16 +53,35 @@ func (b *Buffer) replaySegment(id uint64, size int64, payload *[]byte, fn func(K
 		return err
 	}
 	defer f.Close()
+	name := segmentName(id)
+	var fnErr error
+	err = eachFrame(f, name, segmentHeaderSize, size, payload, func(h header, off int64, p []byte) error {
+		if err := fn(h.kind, p); err != nil {
+			fnErr = fmt.Errorf("buffer recover: segment %s at %d: %w", name, off, err)
+			return fnErr
+		}
+		return nil
+	})
+	if err != nil && err != fnErr {
+		return fmt.Errorf("buffer recover: %w", err)
+	}
+	return err
+}
+
+// eachFrame calls fn with every valid frame of segment file f from offset from to size, with
+// its offset and payload (read into *payload, valid until fn returns). Damaged regions are
+// skipped up to the next valid frame. An error from fn stops the walk and is returned as is.
+func eachFrame(f *os.File, name string, from, size int64, payload *[]byte, fn func(h header, off int64, p []byte) error) error {
 	w := newWindow(f, size, 1<<20)
-	for off := int64(segmentHeaderSize); off < size; {
+	for off := from; off < size; {
 		h, reason, err := w.frameAt(off)
 		if err != nil {
-			return fmt.Errorf("buffer recover: segment %s: %w", segmentName(id), err)
+			return fmt.Errorf("segment %s: %w", name, err)
 		}
 		if reason != "" {
 			next, _, err := w.resync(off + 1)
 			if err != nil {
-				return fmt.Errorf("buffer recover: segment %s: %w", segmentName(id), err)
+				return fmt.Errorf("segment %s: %w", name, err)
 			}
 			if next < 0 {
 				break
@@ -76,10 +95,10 @@ func (b *Buffer) replaySegment(id uint64, size int64, payload *[]byte, fn func(K
 		}
 		p := (*payload)[:n]
 		if _, err := f.ReadAt(p, off+frameHeaderSize); err != nil {
-			return fmt.Errorf("buffer recover: segment %s at %d: %w", segmentName(id), off, err)
+			return fmt.Errorf("segment %s at %d: %w", name, off, err)
 		}
-		if err := fn(h.kind, p); err != nil {
-			return fmt.Errorf("buffer recover: segment %s at %d: %w", segmentName(id), off, err)
+		if err := fn(h, off, p); err != nil {
+			return err
 		}
 		off += frameHeaderSize + int64(n)
 	}

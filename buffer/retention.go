@@ -136,6 +136,14 @@ func (b *Buffer) dropOldest() error {
 			r.floor = floor
 		}
 		r.mu.Unlock()
+		if b.opts.OnDrop != nil {
+			from := int64(segmentHeaderSize)
+			if acked.Segment == s.id {
+				from = max(from, acked.Offset)
+			}
+			b.opts.OnDrop(Drop{Reader: r.name, Frames: frames, Records: records,
+				path: b.segmentPath(s.id), name: segmentName(s.id), from: from, size: s.size})
+		}
 		b.warn.Warn("drop:"+r.name, "buffer full: dropped the oldest segment before the sink read it", "sink", r.name,
 			"segment", segmentName(s.id), "frames", frames, "records", records)
 	}

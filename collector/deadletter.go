@@ -20,8 +20,9 @@ import (
 // data_dir/deadletter/<sink>, each frame with the reason, the error and the time. The store has
 // one reader, "replay": `tailgate deadletter replay` reads through it and what it delivered is
 // deleted once its cursor passes. It is bounded (deadLetterMaxBytes): when full its oldest
-// segment is dropped, and every dropped record is counted (tailgate_deadletter_dropped_total)
-// and logged.
+// segment is dropped, and every dropped record is counted by the reason it was dead-lettered
+// for (tailgate_deadletter_dropped_total{sink,reason}), logged, and added to the store's
+// dropped.json, so `buffer inspect` shows what was lost across restarts.
 //
 // The agent holds the store open only while it writes (and deadLetterIdle after), so that a
 // replay can take its lock; while a replay holds it, a write waits (that sink's batches wait
@@ -34,15 +35,17 @@ type deadLetter struct {
 
 	records *prometheus.CounterVec // tailgate_deadletter_records_total{sink,reason}, curried
 	bytes   prometheus.Gauge
-	dropped prometheus.Counter
+	dropped *prometheus.CounterVec // tailgate_deadletter_dropped_total{sink,reason}, curried
 
 	maxBytes, segmentBytes int64
 
-	mu          sync.Mutex
-	buf         *buffer.Buffer
-	lastDropped int64
-	idle        *time.Timer
-	enc         frameEncoder
+	mu   sync.Mutex
+	buf  *buffer.Buffer
+	idle *time.Timer
+	enc  frameEncoder
+	// lost counts, by reason, the records OnDrop saw dropped during the current Append (it
+	// runs inside Append, under mu); writeState moves them to the metric and dropped.json.
+	lost map[string]int64
 }
 
 const (
@@ -74,7 +77,7 @@ func newDeadLetter(dataDir, sink string, log *slog.Logger, m *Metrics) *deadLett
 		log:     log.With("sink", sink),
 		records: m.DeadLetterRecords.MustCurryWith(prometheus.Labels{"sink": sink}),
 		bytes:   m.DeadLetterBytes.WithLabelValues(sink),
-		dropped: m.DeadLetterDropped.WithLabelValues(sink),
+		dropped: m.DeadLetterDropped.MustCurryWith(prometheus.Labels{"sink": sink}),
 
 		maxBytes: deadLetterMaxBytes, segmentBytes: deadLetterSegment,
 	}
@@ -87,17 +90,20 @@ func newDeadLetter(dataDir, sink string, log *slog.Logger, m *Metrics) *deadLett
 // they are durable, or with an error if they could not be stored: then they are not counted
 // and the caller must keep them (the batch stays unacknowledged).
 func (d *deadLetter) write(ctx context.Context, recs []*Record, cause error) error {
-	reason := ErrorReason(cause)
-	state := []StateEntry{
-		{Key: dlReason, Value: []byte(reason)},
-		{Key: dlError, Value: []byte(cause.Error())},
-		{Key: dlTime, Value: strconv.AppendInt(nil, time.Now().UnixNano(), 10)},
-	}
-	if err := d.writeState(ctx, recs, state); err != nil {
+	if err := d.writeState(ctx, recs, deadLetterState(cause, time.Now())); err != nil {
 		return err
 	}
-	d.records.WithLabelValues(reason).Add(float64(len(recs)))
+	d.records.WithLabelValues(ErrorReason(cause)).Add(float64(len(recs)))
 	return nil
+}
+
+// deadLetterState is the frame state of records dead-lettered at `at` for cause.
+func deadLetterState(cause error, at time.Time) []StateEntry {
+	return []StateEntry{
+		{Key: dlReason, Value: []byte(ErrorReason(cause))},
+		{Key: dlError, Value: []byte(cause.Error())},
+		{Key: dlTime, Value: strconv.AppendInt(nil, at.UnixNano(), 10)},
+	}
 }
 
 // writeState appends recs with the given frame state, opening the store if needed.
@@ -133,14 +139,14 @@ func (d *deadLetter) openLocked(ctx context.Context, idleClose bool) error {
 	if d.buf == nil {
 		for {
 			b, err := buffer.Open(d.dir, buffer.Options{MaxBytes: d.maxBytes, SegmentBytes: d.segmentBytes,
-				Sync: 0, WhenFull: buffer.DropOldest, Logger: d.log})
+				Sync: 0, WhenFull: buffer.DropOldest, Logger: d.log, OnDrop: d.onDrop})
 			if err == nil {
 				if _, err = b.Reader(deadLetterReader); err != nil {
 					b.Close()
 				}
 			}
 			if err == nil {
-				d.buf, d.lastDropped = b, 0
+				d.buf = b
 				break
 			}
 			if !errors.Is(err, buffer.ErrLocked) {
@@ -170,22 +176,54 @@ func (d *deadLetter) closeIdle() {
 	}
 }
 
-// updateStatsLocked refreshes the bytes gauge and counts records the store dropped when full.
+// onDrop counts by reason the dead letters the full store is about to delete. It runs inside
+// Append, while writeState holds d.mu. A frame that cannot be decoded counts as "unknown".
+func (d *deadLetter) onDrop(drop buffer.Drop) {
+	if drop.Reader != deadLetterReader {
+		return
+	}
+	if d.lost == nil {
+		d.lost = map[string]int64{}
+	}
+	var dec frameDecoder
+	var f decodedFrame
+	seen := int64(0)
+	err := drop.Each(func(payload []byte, count int) error {
+		reason := "unknown"
+		if dec.decode(payload, &f) == nil {
+			reason = groupOf(f.State).Reason
+		}
+		d.lost[reason] += int64(count)
+		seen += int64(count)
+		return nil
+	})
+	if err != nil || seen < drop.Records {
+		d.log.Warn("cannot read the reasons of dropped dead letters", "records", drop.Records-seen, "err", err)
+		d.lost["unknown"] += drop.Records - seen
+	}
+}
+
+// updateStatsLocked refreshes the bytes gauge and accounts for the dead letters the store
+// dropped when full: the metric, a rate-limited warning and the store's dropped.json.
 func (d *deadLetter) updateStatsLocked() {
 	if d.buf == nil {
 		return
 	}
-	st := d.buf.Stats()
-	d.bytes.Set(float64(st.Bytes))
-	for _, r := range st.Readers {
-		if r.Name == deadLetterReader && r.DroppedRecords > d.lastDropped {
-			n := r.DroppedRecords - d.lastDropped
-			d.lastDropped = r.DroppedRecords
-			d.dropped.Add(float64(n))
-			d.warn.Warn("dlq-dropped", "dead-letter store full: oldest dead letters dropped",
-				"records", n, "max_bytes", d.maxBytes, "dir", d.dir)
-		}
+	d.bytes.Set(float64(d.buf.Stats().Bytes))
+	if len(d.lost) == 0 {
+		return
 	}
+	var n int64
+	for reason, c := range d.lost {
+		d.dropped.WithLabelValues(reason).Add(float64(c))
+		n += c
+	}
+	if err := addDropped(d.dir, d.lost, time.Now()); err != nil {
+		d.log.Error("cannot record dropped dead letters in the store", "err", err)
+	}
+	clear(d.lost)
+	d.warn.Warn("dlq-dropped", "dead-letter store full: oldest dead letters dropped",
+		"records", n, "max_bytes", d.maxBytes, "dir", d.dir)
 }
 
 func (d *deadLetter) closeLocked() error {

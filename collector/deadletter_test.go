@@ -116,37 +116,86 @@ func TestDeadLetterReplay(t *testing.T) {
 }
 
 // TestDeadLetterStoreDropsCounted: a full store drops its oldest dead letters, and every
-// dropped record is counted.
+// dropped record is counted by the reason it was dead-lettered for, in the metric and in the
+// store's dropped.json, which a later agent adds to and SummarizeDeadLetters reads.
 func TestDeadLetterStoreDropsCounted(t *testing.T) {
-	m := NewMetrics(nil)
-	d := newDeadLetter(t.TempDir(), "s", slog.New(slog.DiscardHandler), m)
-	d.maxBytes, d.segmentBytes = 3<<20, 1<<20
+	dataDir := t.TempDir()
 	msg := strings.Repeat("x", 64<<10)
 	src := NewSource(1, "pods", nil)
-	written := 0
-	for i := range 100 {
-		recs := []*Record{{Source: src, ID: MakeID(1, uint64(i)), Message: []byte(msg)}}
-		if err := d.write(context.Background(), recs, WithReason("too_old", fmt.Errorf("n %d", i))); err != nil {
+	fill := func(m *Metrics, from, n int, reason func(i int) string) {
+		t.Helper()
+		d := newDeadLetter(dataDir, "s", slog.New(slog.DiscardHandler), m)
+		d.maxBytes, d.segmentBytes = 3<<20, 1<<20
+		for i := from; i < from+n; i++ {
+			recs := []*Record{{Source: src, ID: MakeID(1, uint64(i)), Message: []byte(msg)}}
+			if err := d.write(context.Background(), recs, WithReason(reason(i), fmt.Errorf("n %d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.close(); err != nil {
 			t.Fatal(err)
 		}
-		written++
 	}
-	if err := d.close(); err != nil {
-		t.Fatal(err)
-	}
-	dropped := testutil.ToFloat64(m.DeadLetterDropped.WithLabelValues("s"))
-	if dropped == 0 {
+	// The first 60 are too_old, the 40 after not_found: the oldest, dropped first, are too_old.
+	m := NewMetrics(nil)
+	fill(m, 0, 100, func(i int) string {
+		if i < 60 {
+			return "too_old"
+		}
+		return "not_found"
+	})
+	droppedOld := testutil.ToFloat64(m.DeadLetterDropped.WithLabelValues("s", "too_old"))
+	if droppedOld == 0 {
 		t.Fatal("6.4 MB of dead letters in a 3 MiB store and nothing counted as dropped")
 	}
-	kept := 0
-	ListDeadLetters(context.Background(), d.dir[:len(d.dir)-len("/deadletter/s")], "s", DeadLetterFilter{}, func(g DeadLetterGroup) error {
-		kept += len(g.Records)
+	if got := testutil.ToFloat64(m.DeadLetterDropped.WithLabelValues("s", "not_found")); got != 0 {
+		t.Errorf("dropped not_found = %v: the newest dead letters were dropped", got)
+	}
+	kept := map[string]int{}
+	err := ListDeadLetters(context.Background(), dataDir, "s", DeadLetterFilter{}, func(g DeadLetterGroup) error {
+		kept[g.Reason] += len(g.Records)
 		return nil
 	})
-	if kept+int(dropped) != written {
-		t.Errorf("kept %d + dropped %v != written %d", kept, dropped, written)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(m.DeadLetterRecords.WithLabelValues("s", "too_old")); got != float64(written) {
-		t.Errorf("dead letters counted %v, want %d", got, written)
+	if kept["not_found"] != 40 || kept["too_old"]+int(droppedOld) != 60 {
+		t.Errorf("kept %v, dropped too_old %v; written 60 too_old, 40 not_found", kept, droppedOld)
+	}
+	if got := testutil.ToFloat64(m.DeadLetterRecords.WithLabelValues("s", "too_old")); got != 60 {
+		t.Errorf("dead letters counted %v, want 60", got)
+	}
+
+	// A later agent (metrics from zero) drops the rest of the too_old ones and some not_found:
+	// dropped.json keeps the total across both.
+	m2 := NewMetrics(nil)
+	fill(m2, 100, 40, func(int) string { return "invalid_argument" })
+	sum, err := SummarizeDeadLetters(dataDir, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]DeadLetterReason{}
+	for _, r := range sum.Reasons {
+		got[r.Reason] = r
+	}
+	kept = map[string]int{}
+	ListDeadLetters(context.Background(), dataDir, "s", DeadLetterFilter{}, func(g DeadLetterGroup) error {
+		kept[g.Reason] += len(g.Records)
+		return nil
+	})
+	for _, reason := range []string{"too_old", "not_found", "invalid_argument"} {
+		r := got[reason]
+		dropped := testutil.ToFloat64(m.DeadLetterDropped.WithLabelValues("s", reason)) +
+			testutil.ToFloat64(m2.DeadLetterDropped.WithLabelValues("s", reason))
+		if r.Dropped != int64(dropped) || r.Records != int64(kept[reason]) {
+			t.Errorf("%s: summary %d stored, %d dropped; store lists %d, metrics dropped %v", reason, r.Records, r.Dropped, kept[reason], dropped)
+		}
+		written := map[string]int64{"too_old": 60, "not_found": 40, "invalid_argument": 40}[reason]
+		if r.Records+r.Dropped != written {
+			t.Errorf("%s: %d stored + %d dropped != %d written", reason, r.Records, r.Dropped, written)
+		}
+	}
+	if got["too_old"].Records != 0 || sum.LastDrop.IsZero() {
+		t.Errorf("after 140 dead letters in a 3 MiB store: too_old %+v, last drop %v", got["too_old"], sum.LastDrop)
 	}
 }

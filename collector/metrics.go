@@ -20,7 +20,7 @@ type Metrics struct {
 	SinkOversize        *prometheus.CounterVec   // tailgate_sink_oversize_records_total{sink,action}
 	DeadLetterRecords   *prometheus.CounterVec   // tailgate_deadletter_records_total{sink,reason}
 	DeadLetterBytes     *prometheus.GaugeVec     // tailgate_deadletter_bytes{sink}
-	DeadLetterDropped   *prometheus.CounterVec   // tailgate_deadletter_dropped_total{sink}
+	DeadLetterDropped   *prometheus.CounterVec   // tailgate_deadletter_dropped_total{sink,reason}
 }
 
 // Sink record results.
@@ -85,8 +85,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tailgate_deadletter_bytes", Help: "Bytes held by a sink's dead-letter store.",
 		}, []string{"sink"}),
 		DeadLetterDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tailgate_deadletter_dropped_total", Help: "Dead-lettered records deleted unreplayed because the store was full.",
-		}, []string{"sink"}),
+			Name: "tailgate_deadletter_dropped_total", Help: "Dead-lettered records deleted unreplayed because the store was full, by the reason they were dead-lettered for.",
+		}, []string{"sink", "reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.InputRecords, m.InputBytes, m.InputErrors, m.InputRedactions, m.RouteDropped, m.ConfigReloads, m.TailLagBytes, m.TailOpenFiles,

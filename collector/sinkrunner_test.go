@@ -1,16 +1,21 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tailgate-dev/tailgate/buffer"
 )
 
 // keyedSink groups records by their source's pod, as a CloudWatch sink groups by stream.
@@ -303,4 +308,66 @@ func TestMaxOpenBytesSendsTheOldest(t *testing.T) {
 			t.Errorf("a batch of cost %d: more than MaxOpenBytes was held open", c)
 		}
 	}
+}
+
+// A sink that fails retryably, many batches at once, many times each, costs one warning line
+// per limiter interval (with the count held back), not one per retry.
+func TestRetryWarningsRateLimited(t *testing.T) {
+	var logs lockedBuffer
+	const records, failures = 200, 2 // every one-record batch fails twice, then is delivered
+	sink := &fakeSink{name: "s", limits: Limits{MaxRecords: 1, MaxInFlight: 64, MaxDelay: time.Millisecond},
+		fail: func(_ *SinkBatch, attempt int) error {
+			if attempt <= failures {
+				return errors.New("503 service unavailable")
+			}
+			return nil
+		}}
+	m := NewMetrics(nil)
+	p, err := NewPipeline(PipelineOptions{
+		DataDir: t.TempDir(),
+		Buffer:  buffer.Options{MaxBytes: 64 << 20, SegmentBytes: 1 << 20, Sync: 10 * time.Millisecond},
+		Sinks:   []Sink{sink},
+		Metrics: m,
+		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(context.Background())
+	emitN(t, p.Emitter("pods"), NewSource(1, "pods", nil), 0, records, "")
+	waitFor(t, "delivery after the retries", func() bool { return len(sink.messages()) == records })
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	retried := testutil.ToFloat64(m.SinkRecords.WithLabelValues("s", ResultRetried))
+	if retried != records*failures {
+		t.Fatalf("%v records retried, want %d", retried, records*failures)
+	}
+	lines := 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"batch send failed; retrying"`) {
+			lines++
+		}
+	}
+	if lines < 1 || lines > 2 {
+		t.Errorf("%d retry warning lines for %v retries, want 1 (2 if the run crossed an interval)\n%s", lines, retried, logs.String())
+	}
+}
+
+// lockedBuffer is an io.Writer safe for the goroutines of a pipeline.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

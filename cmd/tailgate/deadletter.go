@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
-	"github.com/tailgate-dev/tailgate/buffer"
 	"github.com/tailgate-dev/tailgate/collector"
 )
 
@@ -196,7 +195,9 @@ func oneLine(s string) string {
 	return s
 }
 
-// writeDeadLetterSummary adds the dead-letter stores under dataDir to buffer inspect's report.
+// writeDeadLetterSummary adds the dead-letter stores under dataDir to buffer inspect's report:
+// per sink, the records not replayed yet by reason with when they were dead-lettered, and the
+// records the full store dropped (kept in the store's dropped.json, so they survive restarts).
 func writeDeadLetterSummary(w io.Writer, dataDir string) error {
 	sinks, err := collector.DeadLetterSinks(dataDir)
 	if err != nil {
@@ -206,25 +207,42 @@ func writeDeadLetterSummary(w io.Writer, dataDir string) error {
 		_, err := fmt.Fprintln(w, "\ndead letters: none")
 		return err
 	}
-	fmt.Fprintln(w, "\ndead letters (tailgate deadletter list --sink NAME for reasons):")
+	fmt.Fprintln(w, "\ndead letters (records: tailgate deadletter list --sink NAME; send again: tailgate deadletter replay --sink NAME):")
 	for _, s := range sinks {
-		rep, err := buffer.Inspect(filepath.Join(dataDir, "deadletter", s))
+		sum, err := collector.SummarizeDeadLetters(dataDir, s)
 		if err != nil {
 			fmt.Fprintf(w, "  %s: %v\n", s, err)
 			continue
 		}
-		var recs int64
-		for _, seg := range rep.Segments {
-			recs += seg.Records
+		var stored, dropped int64
+		for _, r := range sum.Reasons {
+			stored += r.Records
+			dropped += r.Dropped
 		}
-		unreplayed := rep.Bytes
-		for _, c := range rep.Cursors {
-			if c.Name == "replay" {
-				unreplayed = c.LagBytes
-			}
+		fmt.Fprintf(w, "  %s: %d records not replayed, %d bytes on disk (%d not replayed), %d corrupt regions, %d dropped unreplayed when the store was full",
+			s, stored, sum.Bytes, sum.Unreplayed, sum.Corrupt, dropped)
+		if !sum.LastDrop.IsZero() {
+			fmt.Fprintf(w, " (last %s)", sum.LastDrop.UTC().Format(time.RFC3339))
 		}
-		fmt.Fprintf(w, "  %s: %d records on disk, %d bytes, %d bytes not replayed, %d corrupt regions\n",
-			s, recs, rep.Bytes, unreplayed, len(rep.Corruption))
+		fmt.Fprintln(w)
+		if len(sum.Reasons) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "    REASON\tRECORDS\tDROPPED\tOLDEST\tNEWEST")
+		for _, r := range sum.Reasons {
+			fmt.Fprintf(tw, "    %s\t%d\t%d\t%s\t%s\n", r.Reason, r.Records, r.Dropped, stampOrDash(r.Oldest), stampOrDash(r.Newest))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func stampOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -431,6 +432,10 @@ func testPubSubMissingTopic(t *testing.T, emulator string, admin *pubsub.Client)
 	if code != 0 || !strings.Contains(out, "total not_found: 55 records") {
 		t.Fatalf("deadletter list: code %d\n%s\n%s", code, out, errOut)
 	}
+	// buffer inspect counts them by sink and reason, read from the store while the agent runs.
+	inspectDeadLetters(t, filepath.Join(dir, "data"), `  ps: 55 records not replayed, \d+ bytes on disk \(\d+ not replayed\), 0 corrupt regions, 0 dropped unreplayed when the store was full`,
+		`    REASON +RECORDS +DROPPED +OLDEST +NEWEST`,
+		`    not_found +55 +0 +\S+Z +\S+Z`)
 
 	// The cause is fixed: the topic exists now, with a subscription to read it back.
 	ctx := context.Background()
@@ -469,9 +474,25 @@ func testPubSubMissingTopic(t *testing.T, emulator string, admin *pubsub.Client)
 	if code != 0 || !strings.Contains(out, "no dead letters for sink ps match") {
 		t.Errorf("deadletter list after the replay: code %d\n%s", code, out)
 	}
-	code, out, errOut = runCLI(t, "buffer", "inspect", "--data-dir", filepath.Join(dir, "data"))
-	if code != 0 || !strings.Contains(out, "dead letters") {
-		t.Errorf("buffer inspect: code %d\n%s\n%s", code, out, errOut)
+	inspectDeadLetters(t, filepath.Join(dir, "data"), `  ps: 0 records not replayed, \d+ bytes on disk \(0 not replayed\), 0 corrupt regions, 0 dropped unreplayed when the store was full`)
+}
+
+// inspectDeadLetters runs buffer inspect on dataDir and matches the lines after its "dead
+// letters" heading against want, one regexp a line, exactly.
+func inspectDeadLetters(t *testing.T, dataDir string, want ...string) {
+	t.Helper()
+	code, out, errOut := runCLI(t, "buffer", "inspect", "--data-dir", dataDir)
+	_, dl, found := strings.Cut(out, "\ndead letters (")
+	if code != 0 || !found {
+		t.Fatalf("buffer inspect: code %d\n%s\n%s", code, out, errOut)
 	}
-	t.Logf("buffer inspect:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(dl), "\n")[1:]
+	if len(lines) != len(want) {
+		t.Fatalf("buffer inspect: %d dead-letter lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if !regexp.MustCompile("^" + w + "$").MatchString(strings.TrimRight(lines[i], " ")) {
+			t.Errorf("buffer inspect dead letters, line %d: %q, want /%s/\n%s", i, lines[i], w, out)
+		}
+	}
 }
