@@ -864,10 +864,7 @@ func (r *reader) addFile(s *stream, st fileStat, fromTail bool) *file {
 	if !r.in.claim(st.id) {
 		return nil
 	}
-	real, err := filepath.EvalSymlinks(s.path)
-	if err != nil {
-		real = s.path
-	}
+	real := s.realPath()
 	// The path was stat'ed before this open: a rotation in between renamed the file, and its
 	// lines are only where it went (the next poll finds the new file at the path).
 	fd, fst, p, err := openByID(real, st.id)
@@ -911,10 +908,7 @@ func (r *reader) catchUpRotations(s *stream, cur *file, now fileStat) {
 	if err != nil {
 		return
 	}
-	real, err := filepath.EvalSymlinks(s.path)
-	if err != nil {
-		return
-	}
+	real := s.realPath()
 	known := map[fileID]bool{now.id: true}
 	for _, f := range s.files {
 		known[f.id] = true
@@ -979,13 +973,14 @@ func (r *reader) newFile(s *stream, id fileID, path string, key uint64, gen uint
 // first the ones rotated away while we were down, then the one the path names now.
 func (r *reader) addStream(msg newStreamMsg) {
 	s := &stream{path: msg.path}
-	real, err := filepath.EvalSymlinks(msg.path)
-	if err != nil {
-		real = msg.path
+	real := s.realPath()
+	if _, err := os.Lstat(real); err != nil && real == msg.path {
+		// Neither the path nor a link there: where the last run read it is all we know.
 		for _, sv := range msg.saved {
 			real = sv.path
 		}
 	}
+	s.real = real
 	s.kube = kubeFromPath(msg.path, real, r.in.node)
 	if r.in.meta != nil {
 		s.bind = r.in.meta.Bind(s.kube)

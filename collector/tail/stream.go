@@ -1,6 +1,8 @@
 package tail
 
 import (
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tailgate-dev/tailgate/collector"
@@ -14,6 +16,10 @@ import (
 // a rotation (P chunks at the end of 0.log.<ts>, F at the start of the new 0.log) is joined.
 type stream struct {
 	path string
+	// real is where path (a /var/log/containers symlink) last led: while a rotation has
+	// renamed the file and the runtime has not created the new one, the link leads nowhere,
+	// and the renamed file is still to be found in this directory.
+	real string
 	kube *collector.Kube // from the log path
 	// bind follows the pod in the watch's cache; nil without one.
 	bind  *kube.Binding
@@ -121,6 +127,26 @@ func (s *stream) current() *file {
 		return s.files[n-1]
 	}
 	return nil
+}
+
+// realPath resolves the stream's path to the file it names now, or, while the link's target
+// does not exist (between a rotation's rename and the new file's creation), to where it last
+// led or, failing that, to what the link says.
+func (s *stream) realPath() string {
+	if p, err := filepath.EvalSymlinks(s.path); err == nil {
+		s.real = p
+		return p
+	}
+	if s.real != "" {
+		return s.real
+	}
+	if target, err := os.Readlink(s.path); err == nil {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(s.path), target)
+		}
+		return target
+	}
+	return s.path
 }
 
 func (s *stream) has(id fileID) bool {
