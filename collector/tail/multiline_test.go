@@ -33,7 +33,7 @@ func goldenConfig(t *testing.T, glob string, opts map[string]string) collector.I
 // records of an uninterrupted run: traces held at the crash are read and joined again, with
 // the same ids, and nothing emitted before the crash comes out twice.
 func TestMultilineCrashAtEveryBatch(t *testing.T) {
-	for _, name := range []string{"ml_java", "ml_python", "ml_go", "ml_java_partials16k", "ml_docker_python", "ml_custom_cut"} {
+	for _, name := range []string{"ml_java", "ml_python", "ml_node", "ml_go", "ml_java_partials16k", "ml_docker_python", "ml_custom_cut"} {
 		t.Run(name, func(t *testing.T) {
 			want, opts, _ := readWant(t, filepath.Join("testdata", "golden", name+".want"))
 			content, err := os.ReadFile(filepath.Join("testdata", "golden", name+".log"))
