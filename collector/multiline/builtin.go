@@ -50,8 +50,30 @@ const (
 	dartMessage
 	dartMessage2
 	dartStack
+	// Added later (a state number must stay below 64, see tentativeStates): the numbers above are saved with tail positions and must not move.
+	pyAfterException // after a traceback's exception line: a chained one may follow
+	pyBlank          // tentative: the blank line after an exception line
+	pyChain          // after "During handling of the above exception, ...:"
+	pyChainBlank     // after the blank line that follows pyChain's line
+	pyGroup          // in a Python 3.11 exception group ("  | ", "  +-+----")
+	javaBlank        // tentative: a blank line after frames, before Node's "Node.js v20.11.0"
+	javaExcBlank     // tentative: a blank line after an exception line, before its frames
+	nodeLocation     // tentative: "/app/server.js:12", how Node begins an uncaught exception
+	nodeSource       // tentative: the source line after nodeLocation
+	nodeCaret        // tentative: the "    ^" line under it
+	nodeBlank        // tentative: the blank line before the exception line
 	builtinStates
 )
+
+// tentativeStates: a line that leads to one of them may not belong to the trace, only a next
+// line that continues it says so. These are blank lines (a trace often ends with one, and
+// chained Python tracebacks or Node's version line come after one) and Node's location /
+// source / caret preamble, which looks like nothing before its exception line. A bit set, as
+// the test runs on every line fed.
+const tentativeStates uint64 = 1<<pyBlank | 1<<javaBlank | 1<<javaExcBlank | 1<<nodeLocation |
+	1<<nodeSource | 1<<nodeCaret | 1<<nodeBlank | 1<<goGoroutine
+
+func tentativeState(st uint8) bool { return st < 64 && tentativeStates>>st&1 != 0 }
 
 // builtin is the machine of the enabled languages.
 type builtin struct{ langs lang }
@@ -84,6 +106,10 @@ func (b builtin) start(line []byte) uint8 {
 		if b.on(langDart) && string(line) == "Unhandled exception:" {
 			return dartException
 		}
+	case ' ':
+		if b.on(langPython) && isPythonGroupStart(line) {
+			return pyGroup
+		}
 	}
 	if b.on(langJava) && endsWithExceptionWord(line) {
 		return javaAfterException
@@ -95,6 +121,9 @@ func (b builtin) start(line []byte) uint8 {
 	for off := 0; ; {
 		i := bytes.IndexByte(line[off:], ':')
 		if i < 0 {
+			if b.on(langJava) && off > 0 && isDigit(line[len(line)-1]) && isNodeLocation(line, off-1) {
+				return nodeLocation
+			}
 			return 0
 		}
 		i += off
@@ -120,6 +149,10 @@ func (b builtin) start(line []byte) uint8 {
 			if b.on(langGo) && bytes.HasSuffix(head, []byte("http")) && bytes.HasPrefix(rest, []byte(" panic serving ")) {
 				return goGoroutine // net/http logs the panic, then the goroutine dump
 			}
+		case ']':
+			if b.on(langJava) && isNodeCodedError(head) {
+				return javaAfterException
+			}
 		case 'b':
 			if b.on(langRuby) && bytes.HasSuffix(head, []byte(".rb")) && isRubyLocation(rest) && line[len(line)-1] == ')' {
 				return rubyTrace // "/app/x.rb:3:in 'foo': boom (RuntimeError)", then "\tfrom ..." lines
@@ -140,10 +173,42 @@ func (b builtin) next(st uint8, line []byte) (uint8, bool) {
 			return javaAfterException, true
 		}
 		return 0, false
+	case javaBlank:
+		if bytes.HasPrefix(line, []byte("Node.js v")) {
+			return 0, true // Node ends an uncaught exception with its version
+		}
+		return 0, false
+	case nodeLocation:
+		if len(line) == 0 || b.start(line) != 0 {
+			return 0, false
+		}
+		return nodeSource, true
+	case nodeSource:
+		if isCaretLine(t) {
+			return nodeCaret, true
+		}
+		return 0, false
+	case nodeCaret:
+		if len(line) == 0 {
+			return nodeBlank, true
+		}
+		return 0, false
+	case nodeBlank:
+		if isJavaExceptionLine(line) {
+			return javaAfterException, true
+		}
+		return 0, false
+	case javaExcBlank:
+		if len(line) == 0 {
+			return javaExcBlank, true
+		}
+		return b.next(javaAfterException, line)
 	case javaAfterException, javaFrames:
 		switch {
 		case st == javaAfterException && len(line) == 0:
-			return javaAfterException, true
+			return javaExcBlank, true
+		case st == javaFrames && len(line) == 0:
+			return javaBlank, true
 		case st == javaAfterException && bytes.HasPrefix(t, []byte("nested exception is:")) &&
 			len(trimIndent(t[len("nested exception is:"):])) == 0:
 			return javaNested, true
@@ -175,7 +240,34 @@ func (b builtin) next(st uint8, line []byte) (uint8, bool) {
 		case indented && (isCaretLine(t) || bytes.HasPrefix(t, []byte("[Previous line repeated "))):
 			return pyTrace, true
 		case !indented && isPythonExceptionLine(line):
-			return 0, true
+			return pyAfterException, true
+		}
+		return 0, false
+	case pyAfterException, pyGroup:
+		switch {
+		case len(line) == 0:
+			return pyBlank, true
+		case st == pyGroup && indented && len(t) > 0 && (t[0] == '|' || t[0] == '+'):
+			return pyGroup, true
+		}
+		return 0, false
+	case pyBlank:
+		if string(line) == "During handling of the above exception, another exception occurred:" ||
+			string(line) == "The above exception was the direct cause of the following exception:" {
+			return pyChain, true
+		}
+		return 0, false
+	case pyChain:
+		if len(line) == 0 {
+			return pyChainBlank, true
+		}
+		return 0, false
+	case pyChainBlank:
+		switch {
+		case string(line) == "Traceback (most recent call last):":
+			return pyTrace, true
+		case isPythonGroupStart(line):
+			return pyGroup, true
 		}
 		return 0, false
 	case goAfterPanic:
@@ -269,7 +361,7 @@ func isJavaExceptionLine(line []byte) bool {
 		}
 		i += off
 		off = i + 1
-		if i > 0 && endsWithExceptionWord(line[:i]) {
+		if i > 0 && (endsWithExceptionWord(line[:i]) || isNodeCodedError(line[:i])) {
 			return true
 		}
 	}
@@ -287,6 +379,16 @@ func endsWithExceptionWord(b []byte) bool {
 		return bytes.HasSuffix(b, []byte("Throwable")) || bytes.HasSuffix(b, []byte("V8 errors stack trace"))
 	}
 	return false
+}
+
+// isNodeCodedError: Node's "Error [ERR_MODULE_NOT_FOUND]", "TypeError [ERR_INVALID_ARG_TYPE]"
+// before the ':' of an exception line.
+func isNodeCodedError(head []byte) bool {
+	if len(head) < 3 || head[len(head)-1] != ']' {
+		return false
+	}
+	i := bytes.LastIndex(head, []byte(" ["))
+	return i > 0 && endsWithExceptionWord(head[:i])
 }
 
 func isPHPHead(head []byte) bool {
@@ -347,6 +449,34 @@ func isPythonExceptionLine(line []byte) bool {
 		}
 	}
 	return seg > 0
+}
+
+// isPythonGroupStart: "  + Exception Group Traceback (most recent call last):", how Python
+// 3.11 begins an exception group (its lines then begin with "|" or "+").
+func isPythonGroupStart(line []byte) bool {
+	t := trimIndent(line)
+	return len(t) < len(line) && string(t) == "+ Exception Group Traceback (most recent call last):"
+}
+
+// isNodeLocation: "/app/server.js:12" or "node:internal/process/esm_loader:40" (colon is
+// the last ':', the line ends with a digit), the line Node prints first for an uncaught exception: a script path and a
+// line number, nothing else.
+func isNodeLocation(line []byte, colon int) bool {
+	for _, c := range line[colon+1:] {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	if bytes.IndexByte(line, ' ') >= 0 {
+		return false
+	}
+	head := line[:colon]
+	for _, ext := range []string{".js", ".mjs", ".cjs", ".ts", ".jsx", ".tsx"} {
+		if bytes.HasSuffix(head, []byte(ext)) {
+			return true
+		}
+	}
+	return bytes.HasPrefix(head, []byte("node:"))
 }
 
 // isGoFunctionLine: a goroutine dump's function line, "main.(*T).run(...)",

@@ -34,17 +34,27 @@ func FuzzJoiner(f *testing.F) {
 		j := NewJoiner(rules)
 		var out []string
 		check := func(d Done) {
+			if d.Lines == 0 {
+				if len(d.Message) > 0 || d.Cut || d.Exception {
+					t.Fatalf("empty record %q cut=%v exception=%v", d.Message, d.Cut, d.Exception)
+				}
+				out = appendDone(out, j, d)
+				return
+			}
 			if d.Lines > rules.maxLines {
 				t.Fatalf("record of %d lines > max_lines %d", d.Lines, rules.maxLines)
 			}
 			if n := bytes.Count(d.Message, []byte("\n")) + 1; n != d.Lines {
 				t.Fatalf("record says %d lines, holds %d", d.Lines, n)
 			}
-			out = append(out, string(d.Message))
+			if n := d.Lines + d.Released; n > rules.maxLines {
+				t.Fatalf("record of %d lines and %d released > max_lines %d", d.Lines, d.Released, rules.maxLines)
+			}
+			out = appendDone(out, j, d)
 		}
 		for _, l := range lines {
 			done, p := j.Feed([]byte(l))
-			if done.Lines > 0 {
+			if done.Lines > 0 || done.Released > 0 {
 				check(done)
 			}
 			if p == Alone {

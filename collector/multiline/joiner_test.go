@@ -46,15 +46,25 @@ func run2(j *Joiner, lines []string) []string {
 	var out []string
 	for _, l := range lines {
 		done, p := j.Feed([]byte(l))
-		if done.Lines > 0 {
-			out = append(out, string(done.Message))
-		}
+		out = appendDone(out, j, done)
 		if p == Alone {
 			out = append(out, l)
 		}
 	}
 	if done, ok := j.Flush(); ok {
-		out = append(out, string(done.Message))
+		out = appendDone(out, j, done)
+	}
+	return out
+}
+
+// appendDone appends a finished record and the lines it released, in the order a caller
+// emits them.
+func appendDone(out []string, j *Joiner, d Done) []string {
+	if d.Lines > 0 {
+		out = append(out, string(d.Message))
+	}
+	for i := range d.Released {
+		out = append(out, string(j.Released(i)))
 	}
 	return out
 }
@@ -142,26 +152,87 @@ func TestLimits(t *testing.T) {
 // TestResume: a joiner resumed in the state saved before a cut part joins the rest the same
 // way, so a restart in the middle of a long trace yields the same records.
 func TestResume(t *testing.T) {
-	rules, _ := Compile(Config{Detect: []string{"java"}, MaxLines: 2})
-	lines := []string{"java.lang.Error: x", "\tat a", "\tat b", "\tat c", "\tat d", "after"}
-	j := NewJoiner(rules)
-	var pre []State
-	var firsts []int
-	for i, l := range lines {
-		_, p := j.Feed([]byte(l))
-		if p == First {
-			firsts, pre = append(firsts, i), append(pre, j.Pre())
-		}
-	}
-	full := run(rules, lines)
-	for k, i := range firsts {
+	f := func(cfg Config, lines ...string) {
+		t.Helper()
+		rules, _ := Compile(cfg)
 		j := NewJoiner(rules)
-		j.Resume(pre[k])
-		got := run2(j, lines[i:])
-		if want := full[k:]; strings.Join(got, "|") != strings.Join(want, "|") {
-			t.Errorf("resume at line %d (state %d): got %q want %q", i, pre[k], got, want)
+		var pre []State
+		var firsts, before []int // line index of each First, records out before it
+		n := 0
+		for i, l := range lines {
+			d, p := j.Feed([]byte(l))
+			n += len(appendDone(nil, j, d))
+			if p == First {
+				firsts, pre, before = append(firsts, i), append(pre, j.Pre()), append(before, n)
+			}
+			if p == Alone {
+				n++
+			}
+		}
+		full := run(rules, lines)
+		for k, i := range firsts {
+			j := NewJoiner(rules)
+			j.Resume(pre[k])
+			got := run2(j, lines[i:])
+			if want := full[before[k]:]; strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("resume at line %d (state %d): got %q want %q", i, pre[k], got, want)
+			}
 		}
 	}
+	f(Config{Detect: []string{"java"}, MaxLines: 2}, "java.lang.Error: x", "\tat a", "\tat b", "\tat c", "\tat d", "after")
+	// Cuts that fall on tentative lines (a blank line that a chained traceback continues).
+	for n := 1; n <= 6; n++ {
+		f(Config{Detect: []string{"python", "node"}, MaxLines: n},
+			"Traceback (most recent call last):", "  File \"a.py\", line 1, in <module>", "ValueError: bad", "",
+			"During handling of the above exception, another exception occurred:", "",
+			"Traceback (most recent call last):", "KeyError: 'k'", "", "log line",
+			"/app/x.js:1", "throw e;", "^", "", "Error: boom", "    at f (/app/x.js:1:1)", "", "Node.js v20.11.0", "end")
+	}
+}
+
+// TestTentative: lines that may end a trace or continue it are held tentatively; when the next
+// line does not continue the trace they come out as records of their own, in order, after it.
+func TestTentative(t *testing.T) {
+	rules, _ := Compile(Config{Detect: []string{"all"}})
+	f := func(lines []string, tentative []int, want ...string) {
+		t.Helper()
+		j := NewJoiner(rules)
+		var got []string
+		for i, l := range lines {
+			d, p := j.Feed([]byte(l))
+			got = appendDone(got, j, d)
+			if p == Alone {
+				got = append(got, l)
+			}
+			if n := j.Tentative(); n != tentative[i] {
+				t.Errorf("after %q: %d lines tentative, want %d", l, n, tentative[i])
+			}
+		}
+		if d, ok := j.Flush(); ok {
+			got = appendDone(got, j, d)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("got %q\nwant %q", got, want)
+		}
+	}
+	tb := []string{"Traceback (most recent call last):", "  File \"a.py\", line 1, in <module>", "ValueError: bad"}
+	tbRec := strings.Join(tb, "\n")
+	f(append(tb, "", "INFO next"), []int{0, 0, 0, 1, 0}, tbRec, "", "INFO next")
+	f(append(tb, ""), []int{0, 0, 0, 1}, tbRec, "")
+	f(append(tb, "", "", "x"), []int{0, 0, 0, 1, 0, 0}, tbRec, "", "", "x")
+	f(append(tb, "", "The above exception was the direct cause of the following exception:", ""),
+		[]int{0, 0, 0, 1, 0, 0}, tbRec+"\n\nThe above exception was the direct cause of the following exception:\n")
+	// Node's preamble is tentative until its exception line.
+	f([]string{"/app/x.js:3", "  foo();", "  ^", "", "ReferenceError: foo is not defined", "    at /app/x.js:3:3", "", "Node.js v22.1.0"},
+		[]int{1, 2, 3, 4, 0, 0, 1, 0},
+		"/app/x.js:3\n  foo();\n  ^\n\nReferenceError: foo is not defined\n    at /app/x.js:3:3\n\nNode.js v22.1.0")
+	f([]string{"/app/x.js:3", "  foo();", "  ^", "", "plain"}, []int{1, 2, 3, 4, 0}, "/app/x.js:3", "  foo();", "  ^", "", "plain")
+	// A line that starts a trace is not taken for Node's source line.
+	f([]string{"/app/x.js:3", "java.lang.Error: x", "\tat a"}, []int{1, 0, 0}, "/app/x.js:3", "java.lang.Error: x\n\tat a")
+	// Go: the blank line before a goroutine header.
+	f([]string{"panic: boom", "", "goroutine 1 [running]:", "main.main()", "\t/app/main.go:5 +0x1d", "", "exit status 2"},
+		[]int{0, 1, 0, 0, 0, 1, 0},
+		"panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:5 +0x1d", "", "exit status 2")
 }
 
 func TestCompileErrors(t *testing.T) {

@@ -69,6 +69,12 @@ func FuzzMultilineStage(f *testing.F) {
 	f.Add([]byte("0Fjava.lang.Error: x\n1Fhello\n0F\tat a.B(C.java:1)\n0PTraceback (most \n0Frecent call last):\n1Fpanic: x\n0Fdone\n"), uint8(1))
 	f.Add([]byte("0FTraceback (most recent call last):\n0F  File \"a.py\", line 1, in <module>\n0F    x()\n0FValueError: v\n"), uint8(0))
 	f.Add([]byte("1Fpanic: boom\n1F\n1Fgoroutine 1 [running]:\n1Fmain.main()\n1F\t/a.go:1 +0x1\n0P{\"a\":\n0F1}\n"), uint8(2))
+	// Tentative lines: a chained traceback, a blank line that ends a trace, Node's preamble
+	// (the tag byte is odd: a whole line).
+	f.Add([]byte("1ITraceback (most recent call last):\n1IValueError: v\n1I\n0Ix\n"+
+		"1IDuring handling of the above exception, another exception occurred:\n1I\n1ITraceback (most recent call last):\n"+
+		"1IKeyError: 'k'\n1I\n1Iafter\n1I/app/s.js:1\n1Ithrow e;\n1I^\n1I\n1IError: boom\n1I    at f (/app/s.js:1:1)\n"+
+		"1I\n1INode.js v20.11.0\n1I/app/c.js:2\n1Ix\n1I\n"), uint8(4))
 	f.Fuzz(func(t *testing.T, data []byte, variant uint8) {
 		cfg := collector.InputConfig{Name: "pods", Paths: []string{"/x/*.log"},
 			Multiline: collector.MultilineConfig{Detect: []string{"all"}, MaxLines: int(variant%5) + 2}}

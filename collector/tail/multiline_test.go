@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"os"
@@ -33,7 +34,7 @@ func goldenConfig(t *testing.T, glob string, opts map[string]string) collector.I
 // records of an uninterrupted run: traces held at the crash are read and joined again, with
 // the same ids, and nothing emitted before the crash comes out twice.
 func TestMultilineCrashAtEveryBatch(t *testing.T) {
-	for _, name := range []string{"ml_java", "ml_python", "ml_go", "ml_java_partials16k", "ml_docker_python", "ml_custom_cut"} {
+	for _, name := range []string{"ml_java", "ml_python", "ml_node", "ml_go", "ml_java_partials16k", "ml_docker_python", "ml_custom_cut"} {
 		t.Run(name, func(t *testing.T) {
 			want, opts, _ := readWant(t, filepath.Join("testdata", "golden", name+".want"))
 			content, err := os.ReadFile(filepath.Join("testdata", "golden", name+".log"))
@@ -242,4 +243,79 @@ func TestMultilineChooser(t *testing.T) {
 	for pod, w := range want {
 		t.Run(pod, func(t *testing.T) { equalMessages(t, byPod[pod], w) })
 	}
+}
+
+// TestMultilineIdentity: a joined record carries the time and id (offset) of its FIRST line,
+// not of a later one; a line held tentatively after a trace (a blank line) that turns out not
+// to continue it comes out alone with its own time and id, also when flush_after releases it.
+func TestMultilineIdentity(t *testing.T) {
+	lines := []string{
+		"INFO start",
+		"Traceback (most recent call last):", // 1: chained traceback, one record
+		`  File "/app/main.py", line 3, in <module>`,
+		"ValueError: bad",
+		"",
+		"During handling of the above exception, another exception occurred:",
+		"",
+		"Traceback (most recent call last):",
+		"KeyError: 'k'",
+		"", // 9: released
+		"INFO next",
+		"/app/server.js:12", // 11: Node's preamble, tentative until "Error: boom"
+		"    throw new Error('boom');",
+		"    ^",
+		"",
+		"Error: boom",
+		"    at f (/app/server.js:12:11)",
+		"",
+		"Node.js v20.11.0",
+		"/app/config.js:7", // 19: looks like a preamble, is not
+		"config loaded",
+		"java.lang.Error: last", // 21
+		"\tat a.B(C.java:1)",
+		"", // 23: released by flush_after at the end of the file
+	}
+	// Each record: the index of its first line and of the line after its last.
+	want := [][2]int{{0, 1}, {1, 9}, {9, 10}, {10, 11}, {11, 19}, {19, 20}, {20, 21}, {21, 23}, {23, 24}}
+
+	var content strings.Builder
+	offs, times := make([]uint64, len(lines)), make([]int64, len(lines))
+	for i, l := range lines {
+		stamp := fmt.Sprintf("2026-11-23T03:00:%02d.%09dZ", i, i*1000)
+		tm, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs[i], times[i] = uint64(content.Len()), tm.UnixNano()
+		fmt.Fprintf(&content, "%s stderr F %s\n", stamp, l)
+	}
+	tr := newKubeTree(t)
+	tr.add(t, "shop", "api", "app", content.String())
+	cfg := collector.InputConfig{Paths: []string{tr.glob()},
+		Multiline: collector.MultilineConfig{Detect: []string{"python", "node", "java"}, FlushAfter: collector.Duration(50 * time.Millisecond)}}
+	in := testInput(t, cfg)
+	em := newFakeEmitter(nil)
+	stop := start(t, in, em)
+	em.waitRecords(t, len(want))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := em.snapshot()
+	if len(got) != len(want) {
+		t.Fatalf("got %d records, want %d: %q", len(got), len(want), messagesOf(got))
+	}
+	for i, w := range want {
+		r := got[i]
+		if msg := strings.Join(lines[w[0]:w[1]], "\n"); r.Message != msg {
+			t.Errorf("record %d: got %q, want %q", i, r.Message, msg)
+		}
+		if r.Time != times[w[0]] {
+			t.Errorf("record %d (%.30q): time %s, want its first line's %s (last line's %s)", i, r.Message,
+				time.Unix(0, r.Time).UTC(), time.Unix(0, times[w[0]]).UTC(), time.Unix(0, times[w[1]-1]).UTC())
+		}
+		if off := binary.BigEndian.Uint64(r.ID[8:]); off != offs[w[0]] {
+			t.Errorf("record %d (%.30q): id offset %d, want its first line's %d", i, r.Message, off, offs[w[0]])
+		}
+	}
+	checkUniqueIDs(t, got)
 }

@@ -454,15 +454,17 @@ func (r *reader) logical(s *stream, l *logicalLine) {
 	if place == multiline.Last {
 		h.trunc = h.trunc || l.trunc
 	}
-	if done.Lines > 0 {
+	if done.Lines > 0 || done.Released > 0 {
 		r.emitHeld(s, h, l.stream, done)
 	}
 	switch place {
 	case multiline.Alone:
 		r.emit(l.src, l.id, l.time, l.stream, l.msg, l.trunc, false)
+		return
 	case multiline.First:
 		h.src, h.id, h.time, h.trunc, h.since = l.src, l.id, l.time, l.trunc, r.now
 		h.refs = append(h.refs[:0], fileRef{l.start, l.startOff})
+		h.tent = h.tent[:0]
 		if l.cont != nil {
 			h.addRef(l.cont, l.contOff)
 		}
@@ -472,26 +474,46 @@ func (r *reader) logical(s *stream, l *logicalLine) {
 			r.armTimer(h.since.Add(h.flushAfter))
 		}
 	case multiline.Joined:
-		h.trunc = h.trunc || l.trunc
 		h.addRef(l.start, l.startOff)
 		if l.cont != nil {
 			h.addRef(l.cont, l.contOff)
 		}
+	case multiline.Last:
+		return
 	}
+	if h.j.Tentative() > 0 {
+		// The line may yet come out alone: keep its identity, and its cut flag out of the
+		// record's until a next line confirms it.
+		h.tent = append(h.tent, tentLine{src: l.src, id: l.id, time: l.time, trunc: l.trunc})
+		return
+	}
+	h.confirm()
+	h.trunc = h.trunc || l.trunc
 }
 
 // emitHeld emits a finished multiline record and lets go of the files it kept.
+// Lines the joiner held tentatively come out after it: the record's tentative lines that it
+// did not release were confirmed (a cut, or the line that ended it).
 func (r *reader) emitHeld(s *stream, h *held, st collector.Stream, done multiline.Done) {
-	trunc := h.trunc || done.Cut
-	if done.Cut {
-		r.out.Altered(h.src, st, "multiline_cut", 1)
+	rel := h.tent[len(h.tent)-done.Released:]
+	h.tent = h.tent[:len(h.tent)-done.Released]
+	h.confirm()
+	if done.Lines > 0 {
+		trunc := h.trunc || done.Cut
+		if done.Cut {
+			r.out.Altered(h.src, st, "multiline_cut", 1)
+		}
+		if h.trunc {
+			r.out.Altered(h.src, st, "truncated", 1)
+		}
+		if r.emit(h.src, h.id, h.time, st, done.Message, false, done.Exception) && trunc {
+			r.batch.Records[len(r.batch.Records)-1].Flags |= collector.FlagTruncated
+		}
 	}
-	if h.trunc {
-		r.out.Altered(h.src, st, "truncated", 1)
+	for i, t := range rel {
+		r.emit(t.src, t.id, t.time, st, h.j.Released(i), t.trunc, false)
 	}
-	if r.emit(h.src, h.id, h.time, st, done.Message, false, done.Exception) && trunc {
-		r.batch.Records[len(r.batch.Records)-1].Flags |= collector.FlagTruncated
-	}
+	clear(rel)
 	refs := h.refs
 	h.refs, h.trunc = h.refs[:0], false
 	for _, ref := range refs {

@@ -52,6 +52,27 @@ type held struct {
 	since      time.Time // when its first line was read
 	resumed    bool      // the machine state saved before a restart was applied
 	listed     bool      // in the reader's list of held records
+	// tent is the identity of the last held lines while the joiner holds them tentatively
+	// (Joiner.Tentative): if the record ends before them, each is emitted as a record of its
+	// own with it.
+	tent []tentLine
+}
+
+// tentLine is the identity of a line held tentatively.
+type tentLine struct {
+	src   *collector.Source
+	id    collector.ID
+	time  int64
+	trunc bool
+}
+
+// confirm makes the tentative lines part of the record: their cut flags become its.
+func (h *held) confirm() {
+	for _, t := range h.tent {
+		h.trunc = h.trunc || t.trunc
+	}
+	clear(h.tent)
+	h.tent = h.tent[:0]
 }
 
 // fileRef is a file and an offset in it.
