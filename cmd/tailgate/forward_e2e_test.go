@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fluent/fluent-logger-golang/fluent"
+	"github.com/tailgate-dev/tailgate/internal/freeport"
 )
 
 // forwardAgent is a tailgate subprocess with a forward input on TCP and a unix socket, a disk
@@ -52,14 +52,15 @@ sinks:
 	return a
 }
 
+// freePort is a loopback port for an agent the test starts and restarts: outside the
+// ephemeral range, so no outgoing connection takes it in between.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ps[0]
 }
 
 // start runs the agent (startAgent kills it in t.Cleanup if the test fails) and waits until

@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailgate-dev/tailgate/internal/freeport"
 	"k8s.io/client-go/rest"
 )
 
@@ -264,23 +265,15 @@ func (s *Server) tailLog() string {
 	return string(b)
 }
 
-// freePorts returns n distinct loopback ports free at the time of the call.
+// freePorts returns n distinct loopback ports free at the time of the call, outside the
+// ephemeral range: etcd and the apiserver are restarted on them.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var lns []net.Listener
-	var out []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	ps, err := freeport.Ports(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
+	return ps
 }
 
 // writeCerts makes a CA, the apiserver's serving certificate (127.0.0.1, localhost), a client

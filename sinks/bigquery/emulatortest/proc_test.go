@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/internal/freeport"
 )
 
 // buildTailgate builds cmd/tailgate from the repository root into dir, so this module needs
@@ -200,12 +202,13 @@ func metric(addr, name string, kv ...string) (float64, error) {
 	return 0, nil
 }
 
+// freeAddr is a loopback address for a process the test starts and restarts: outside the
+// ephemeral range, so no outgoing connection takes it in between.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return a
 }

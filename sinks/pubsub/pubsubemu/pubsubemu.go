@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailgate-dev/tailgate/internal/freeport"
 )
 
 // Binary is where the Cloud SDK installs the Pub/Sub emulator.
@@ -30,12 +32,12 @@ func Addr(tb testing.TB) string {
 		tb.Skipf("SKIPPING A REAL PUB/SUB EMULATOR TEST: %s not found (%v); install "+
 			"google-cloud-cli-pubsub-emulator or set TAILGATE_PUBSUB_EMULATOR_HOST.", Binary, err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// The JVM binds seconds after the pick: a port outside the ephemeral range is not taken
+	// meanwhile by some connection's local port.
+	addr, err := freeport.Addr()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	_, port, _ := net.SplitHostPort(addr)
 
 	logPath := filepath.Join(tb.TempDir(), "emulator.log")
