@@ -811,6 +811,11 @@ func (r *reader) poll() {
 				r.startDrain(cur)
 				r.catchUpRotations(s, cur, st)
 				cur = nil
+			} else if cur == nil && !s.has(st.id) && len(s.files) > 0 {
+				// The path led nowhere at an earlier poll (a rotation's rename, the new file
+				// not created yet), which drained the current file: files created and rotated
+				// away since are found from the newest one this stream had.
+				r.catchUpRotations(s, s.files[len(s.files)-1], st)
 			}
 			if cur == nil && !s.has(st.id) {
 				r.addFile(s, st, false)

@@ -524,3 +524,48 @@ func TestTailRotatedBetweenStatAndOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRotationsWhileThePathLedNowhere: a poll finds the path leading nowhere (renamed by a
+// rotation, the new file not created yet) and drains the current file; before the next poll a
+// new file is created, written and rotated away too, and a third one takes the path. The
+// second file's lines are read, in order, before the third's.
+func TestTailRotationsWhileThePathLedNowhere(t *testing.T) {
+	tr := newKubeTree(t)
+	real := tr.add(t, "shop", "cart", "app", criLines("a", 0, 3))
+	var (
+		mu    sync.Mutex
+		armed bool
+		step  int
+	)
+	testHookStatted = func(string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed {
+			return
+		}
+		step++
+		switch step {
+		case 1: // the runtime renames the file; the next poll's stat finds nothing
+			appendFile(t, real, criLines("r", 0, 2))
+			if err := os.Rename(real, real+".11"); err != nil {
+				t.Error(err)
+			}
+		case 2: // after that stat: a file created, written and rotated, and the next one
+			writeFile(t, real, criLines("b", 0, 2))
+			if err := os.Rename(real, real+".12"); err != nil {
+				t.Error(err)
+			}
+			writeFile(t, real, criLines("c", 0, 2))
+			armed = false
+		}
+	}
+	t.Cleanup(func() { testHookStatted = nil })
+	em := newFakeEmitter(nil)
+	start(t, testInput(t, collector.InputConfig{Paths: []string{tr.glob()}}), em)
+	em.waitRecords(t, 3)
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	want := slices.Concat(wantLines("a", 0, 3), wantLines("r", 0, 2), wantLines("b", 0, 2), wantLines("c", 0, 2))
+	equalMessages(t, em.waitRecords(t, len(want)), want)
+}
