@@ -136,6 +136,8 @@ type FilterConfig struct {
 type RedactConfig struct {
 	Pattern     string `yaml:"pattern"`
 	Replacement string `yaml:"replacement"`
+	// Reason labels the rule's matches in tailgate_input_redactions_total (default "redact").
+	Reason string `yaml:"reason"`
 }
 
 type TLSConfig struct {

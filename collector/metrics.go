@@ -10,7 +10,7 @@ type Metrics struct {
 	InputErrors         *prometheus.CounterVec   // tailgate_input_errors_total{input,reason}
 	RouteDropped        *prometheus.CounterVec   // tailgate_route_dropped_total{input}
 	ConfigReloads       *prometheus.CounterVec   // tailgate_config_reloads_total{result}
-	InputRedactions     *prometheus.CounterVec   // tailgate_input_redactions_total{input}
+	InputRedactions     *prometheus.CounterVec   // tailgate_input_redactions_total{input,reason}
 	TailLagBytes        *prometheus.GaugeVec     // tailgate_tail_lag_bytes{input}
 	TailOpenFiles       *prometheus.GaugeVec     // tailgate_tail_open_files{input}
 	ForwardConnections  *prometheus.GaugeVec     // tailgate_forward_connections{input}
@@ -51,8 +51,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Config reloads (SIGHUP, a change of the config file), by result (success, failure: the running config stays).",
 		}, []string{"result"}),
 		InputRedactions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tailgate_input_redactions_total", Help: "Redact rules that matched a record's message or fields, by input.",
-		}, []string{"input"}),
+			Name: "tailgate_input_redactions_total", Help: "Redact rules that matched a record's message or fields, by input and the rule's reason (default redact).",
+		}, []string{"input", "reason"}),
 		TailLagBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tailgate_tail_lag_bytes", Help: "Bytes written to tailed files and not yet read.",
 		}, []string{"input"}),

@@ -394,7 +394,7 @@ func (a *agent) start(ctx context.Context) *running {
 	for i, in := range a.inputs {
 		var out collector.Emitter = a.pipeline.Emitter(in.Name())
 		if a.filters[i] != nil {
-			out = filter.NewEmitter(out, a.filters[i], a.metrics.InputRedactions.WithLabelValues(in.Name()))
+			out = filter.NewEmitter(out, a.filters[i], a.metrics.InputRedactions.MustCurryWith(prometheus.Labels{"input": in.Name()}))
 		}
 		g.wg.Add(1)
 		go func() {

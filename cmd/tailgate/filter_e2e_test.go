@@ -60,7 +60,7 @@ inputs:
     filters:
       - {action: drop, message: '^GET /healthz', reason: healthcheck}
     redact:
-      - {pattern: '(password|token)=[^\s",]+', replacement: '$1=***'}
+      - {pattern: '(password|token)=[^\s",]+', replacement: '$1=***', reason: credentials}
 sinks:
   - {name: local, type: file, path: %[3]s}
 `, dir, port, out)
@@ -120,8 +120,8 @@ sinks:
 		series("tailgate_pod_log_dropped_total", "namespace", "shop", "pod", "cart-1", "container", "app", "stream", "stdout", "reason", "filtered"): 2,
 		series("tailgate_input_errors_total", "input", "pods", "reason", "filtered"):                                                                 2,
 		series("tailgate_input_errors_total", "input", "apps", "reason", "healthcheck"):                                                              1,
-		series("tailgate_input_redactions_total", "input", "pods"):                                                                                   1,
-		series("tailgate_input_redactions_total", "input", "apps"):                                                                                   2,
+		series("tailgate_input_redactions_total", "input", "pods", "reason", "redact"):                                                               1,
+		series("tailgate_input_redactions_total", "input", "apps", "reason", "credentials"):                                                          2,
 	} {
 		if m[k] != v {
 			t.Errorf("%s = %v, want %v", k, m[k], v)

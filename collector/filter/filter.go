@@ -21,6 +21,9 @@ import (
 // DefaultReason labels filtered records in tailgate_pod_log_dropped_total.
 const DefaultReason = "filtered"
 
+// DefaultRedactReason labels a redact rule's matches in tailgate_input_redactions_total.
+const DefaultRedactReason = "redact"
+
 // Rules are an input's compiled filters and redactions.
 type Rules struct {
 	filters []rule
@@ -36,8 +39,9 @@ type rule struct {
 }
 
 type redaction struct {
-	re   *regexp.Regexp
-	with []byte
+	re     *regexp.Regexp
+	with   []byte
+	reason string
 }
 
 // Compile builds the rules of one input; nil, nil when it has none.
@@ -79,7 +83,11 @@ func Compile(filters []collector.FilterConfig, redact []collector.RedactConfig) 
 		if rd.Pattern == "" || re.MatchString("") {
 			return nil, fmt.Errorf("redact[%d].pattern %q matches the empty string", i, rd.Pattern)
 		}
-		r.redact = append(r.redact, redaction{re: re, with: []byte(rd.Replacement)})
+		reason := rd.Reason
+		if reason == "" {
+			reason = DefaultRedactReason
+		}
+		r.redact = append(r.redact, redaction{re: re, with: []byte(rd.Replacement), reason: reason})
 	}
 	return r, nil
 }
@@ -134,19 +142,25 @@ func (r *Rules) dropReason(m *sourceMatch, rec *collector.Record) string {
 type Emitter struct {
 	next     collector.Emitter
 	rules    *Rules
-	redacted prometheus.Counter
-	scratch  sync.Pool // *scratch: inputs may emit from several goroutines (forward connections)
+	redacted []prometheus.Counter // per redact rule, by its reason; nil: not counted
+	scratch  sync.Pool            // *scratch: inputs may emit from several goroutines (forward connections)
 }
 
 type scratch struct {
 	batch collector.Batch
 	match sourceMatch
+	hits  []int // per redact rule, in this batch
 }
 
-// NewEmitter wraps next. redacted counts the redactions (tailgate_input_redactions_total of
-// the input); it may be nil.
-func NewEmitter(next collector.Emitter, rules *Rules, redacted prometheus.Counter) *Emitter {
-	e := &Emitter{next: next, rules: rules, redacted: redacted}
+// NewEmitter wraps next. redacted counts the redactions by the rule's reason, its one label
+// (tailgate_input_redactions_total curried with the input); it may be nil.
+func NewEmitter(next collector.Emitter, rules *Rules, redacted *prometheus.CounterVec) *Emitter {
+	e := &Emitter{next: next, rules: rules}
+	if redacted != nil {
+		for _, rd := range rules.redact {
+			e.redacted = append(e.redacted, redacted.WithLabelValues(rd.reason))
+		}
+	}
 	e.scratch.New = func() any { return new(scratch) }
 	return e
 }
@@ -168,7 +182,12 @@ func (e *Emitter) Emit(ctx context.Context, b *collector.Batch) (collector.Durab
 		}
 		dropN = 0
 	}
-	redactions := 0
+	if n := len(e.rules.redact); cap(s.hits) < n {
+		s.hits = make([]int, n)
+	} else {
+		s.hits = s.hits[:n]
+		clear(s.hits)
+	}
 	for i := range b.Records {
 		rec := b.Records[i]
 		if len(e.rules.filters) > 0 {
@@ -183,13 +202,15 @@ func (e *Emitter) Emit(ctx context.Context, b *collector.Batch) (collector.Durab
 			}
 		}
 		if len(e.rules.redact) > 0 {
-			redactions += e.redact(&rec)
+			e.redact(&rec, s.hits)
 		}
 		out.Records = append(out.Records, rec)
 	}
 	flushDrops()
-	if redactions > 0 && e.redacted != nil {
-		e.redacted.Add(float64(redactions))
+	for i, c := range e.redacted {
+		if s.hits[i] > 0 {
+			c.Add(float64(s.hits[i]))
+		}
 	}
 	d, err := e.next.Emit(ctx, out)
 	clear(out.Records) // drop the references to the input's memory
@@ -197,25 +218,27 @@ func (e *Emitter) Emit(ctx context.Context, b *collector.Batch) (collector.Durab
 	return d, err
 }
 
-// redact rewrites rec's message (and its fields, when they hold it too) and returns how many
-// rules matched. A rule runs its expression only once to test, and builds a
-// new message only when it matched.
-func (e *Emitter) redact(rec *collector.Record) int {
+// redact rewrites rec's message (and its fields, when they hold it too) and adds each rule's
+// matches (message and fields count apart) to hits. A rule runs its expression only once to
+// test, and builds a new message only when it matched.
+func (e *Emitter) redact(rec *collector.Record, hits []int) {
 	n := 0
 	fieldsIsMessage := len(rec.Fields) > 0 && len(rec.Fields) == len(rec.Message) && &rec.Fields[0] == &rec.Message[0]
 	msg, fields := rec.Message, rec.Fields
-	for _, rd := range e.rules.redact {
+	for i, rd := range e.rules.redact {
 		if rd.re.Match(msg) {
 			msg = rd.re.ReplaceAll(msg, rd.with)
+			hits[i]++
 			n++
 		}
 		if !fieldsIsMessage && len(fields) > 0 && rd.re.Match(fields) {
 			fields = rd.re.ReplaceAll(fields, rd.with)
+			hits[i]++
 			n++
 		}
 	}
 	if n == 0 {
-		return 0
+		return
 	}
 	rec.Message = msg // new memory when a rule matched, else the input's
 	switch {
@@ -233,7 +256,6 @@ func (e *Emitter) redact(rec *collector.Record) int {
 	default:
 		rec.Fields = fields
 	}
-	return n
 }
 
 // Release and the rest pass through.

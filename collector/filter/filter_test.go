@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tailgate-dev/tailgate/collector"
 )
@@ -99,16 +99,14 @@ func TestFilters(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	rules, err := Compile(nil, []collector.RedactConfig{
-		{Pattern: `(password|token)=[^\s",]+`, Replacement: "$1=***"},
-		{Pattern: `\b\d{4}-\d{4}-\d{4}-\d{4}\b`, Replacement: "[card]"},
+		{Pattern: `(password|token)=[^\s",]+`, Replacement: "$1=***", Reason: "credentials"},
+		{Pattern: `\b\d{4}-\d{4}-\d{4}-\d{4}\b`, Replacement: "[card]", Reason: "card"},
 		{Pattern: `,"b":"y"\}`, Replacement: ""},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "r"})
-	reg.MustRegister(c)
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"})
 	next := &nextEmitter{}
 	e := NewEmitter(next, rules, c)
 	tailJSON := []byte(`{"msg":"login","token=abc123":1}`)
@@ -136,10 +134,11 @@ func TestRedact(t *testing.T) {
 			t.Errorf("record %d: %q %q, want %q %q", i, got.Message, got.Fields, w.msg, w.fields)
 		}
 	}
-	var m dto.Metric
-	c.Write(&m)
-	if got := m.GetCounter().GetValue(); got != 7 {
-		t.Errorf("redactions counted %v, want 7", got)
+	// Per rule's reason; a match in the message and one in the fields count apart.
+	for reason, want := range map[string]float64{"credentials": 5, "card": 1, DefaultRedactReason: 1} {
+		if got := testutil.ToFloat64(c.WithLabelValues(reason)); got != want {
+			t.Errorf("redactions {reason=%q} = %v, want %v", reason, got, want)
+		}
 	}
 }
 
@@ -154,7 +153,7 @@ func TestRedactKeepsFieldsAnObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := &nextEmitter{}
-	e := NewEmitter(next, rules, prometheus.NewCounter(prometheus.CounterOpts{Name: "r"}))
+	e := NewEmitter(next, rules, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}))
 	tailJSON := []byte(`{"card":"4111-1111-1111-1111"}`)
 	recs := []collector.Record{
 		{Message: tailJSON, Fields: tailJSON},
