@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestCheckKubernetesFails: check exits 1, naming the config and what the API said, when
@@ -43,7 +42,6 @@ current-context: x
 		cfg := filepath.Join(dir, name+".yaml")
 		os.WriteFile(cfg, []byte("node_name: node-a\ndata_dir: "+dir+"/data\nkubernetes: {enabled: true, kubeconfig: "+kubeconfig+"}\n"+
 			"inputs: [{name: p, type: tail, paths: [\""+dir+"/*.log\"]}]\nsinks: [{name: s, type: stdout}]\n"), 0o644)
-		start := time.Now()
 		code, out, errOut := runCLI(t, "check", "--config", cfg)
 		if code != 1 || strings.Contains(out, "ok") {
 			t.Errorf("%s: code %d, stdout %q, stderr %q; want 1 and no ok", name, code, out, errOut)
@@ -52,9 +50,6 @@ current-context: x
 			if !strings.Contains(errOut, w) {
 				t.Errorf("%s: stderr %q lacks %q", name, errOut, w)
 			}
-		}
-		if d := time.Since(start); d > 15*time.Second {
-			t.Errorf("%s: check took %v", name, d)
 		}
 	}
 	f("unreachable", "https://127.0.0.1:1", "connection refused")

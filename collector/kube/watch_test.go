@@ -310,11 +310,8 @@ func TestAttachPeerWaitsForNewPod(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			c.Upsert(cart("1"))
 		}()
-		start := time.Now()
+		// Woken by the pod, not by the 20s bound: that would count not_found below.
 		detach := c.AttachPeer(context.Background(), accept("10.4.0.7"), src)
-		if waited := time.Since(start); waited > 10*time.Second {
-			t.Errorf("waited %v for a pod that arrived after 50ms", waited)
-		}
 		if k := src.Kube(); k == nil || k.Pod != "cart-1" || k.Container != "app" || k.Labels["app"] != "cart" {
 			t.Fatalf("peer metadata after the pod arrived: %+v", k)
 		}
