@@ -171,47 +171,21 @@ func TestAttachPeerByIP(t *testing.T) {
 // TestAttachPeerByCredentials connects over a real unix socket: SO_PEERCRED gives this
 // process' pid, whose cgroup file is read from a /proc laid out as on a Kubernetes node.
 func TestAttachPeerByCredentials(t *testing.T) {
-	dir := t.TempDir()
-	proc := filepath.Join(dir, "proc")
-	const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	const cid = "4f9c0d3e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"
-	pidDir := filepath.Join(proc, itoa(int64(os.Getpid())))
-	if err := os.MkdirAll(pidDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cg := "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice/cri-containerd-" + cid + ".scope\n"
-	if err := os.WriteFile(filepath.Join(pidDir, "cgroup"), []byte(cg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	proc := fakeProcOfSelf(t, "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice/cri-containerd-"+peerCID+".scope")
 	c := NewCache(CacheOptions{Node: "node-a", Filter: Filter{Labels: []string{"*"}}, ProcRoot: proc})
-	p := makePod(podSpec{ns: "shop", name: "cart-1", uid: uid, containers: []string{"app", "sidecar"}, rv: "1", labels: map[string]string{"app": "cart"}})
+	p := makePod(podSpec{ns: "shop", name: "cart-1", uid: peerUID, containers: []string{"app", "sidecar"}, rv: "1", labels: map[string]string{"app": "cart"}})
 	p.Status.ContainerStatuses = append(p.Status.ContainerStatuses,
-		corev1ContainerStatus("app", "containerd://"+cid), corev1ContainerStatus("sidecar", "containerd://"+cid[:60]+"ffff"))
+		corev1ContainerStatus("app", "containerd://"+peerCID), corev1ContainerStatus("sidecar", "containerd://"+peerCID[:60]+"ffff"))
 	c.Upsert(p)
 
-	sock := filepath.Join(dir, "f.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cl, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	nc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := unixConnToSelf(t)
 	pid, err := peerPID(nc.(*net.UnixConn))
 	if err != nil || pid != os.Getpid() {
 		t.Fatalf("SO_PEERCRED pid %d, %v; want %d", pid, err, os.Getpid())
 	}
 	src := collector.NewSource(1, "apps", nil)
 	defer c.AttachPeer(context.Background(), nc, src)()
-	if k := src.Kube(); k == nil || k.PodUID != uid || k.Container != "app" {
+	if k := src.Kube(); k == nil || k.PodUID != peerUID || k.Container != "app" {
 		t.Fatalf("peer metadata %+v", k)
 	}
 	if n := testutil.ToFloat64(c.m.Peers.WithLabelValues("peercred")); n != 1 {
@@ -361,48 +335,65 @@ func TestAttachPeerWaitsForNewPod(t *testing.T) {
 // TestAttachPeerByCredentialsWaits: a unix-socket peer whose pod (named by its cgroup) is not
 // in the cache yet waits for it and gets its container by ID.
 func TestAttachPeerByCredentialsWaits(t *testing.T) {
-	dir := t.TempDir()
-	proc := filepath.Join(dir, "proc")
-	const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	const cid = "4f9c0d3e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"
-	pidDir := filepath.Join(proc, itoa(int64(os.Getpid())))
-	if err := os.MkdirAll(pidDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cg := "0::/kubepods/burstable/pod" + uid + "/" + cid + "\n"
-	if err := os.WriteFile(filepath.Join(pidDir, "cgroup"), []byte(cg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	proc := fakeProcOfSelf(t, "0::/kubepods/burstable/pod"+peerUID+"/"+peerCID)
 	c := NewCache(CacheOptions{Node: "node-a", Filter: Filter{Labels: []string{"*"}}, ProcRoot: proc, WaitForPod: 20 * time.Second})
-	sock := filepath.Join(dir, "f.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cl, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	nc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := unixConnToSelf(t)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		p := makePod(podSpec{ns: "shop", name: "cart-1", uid: uid, containers: []string{"sidecar", "app"}, rv: "1"})
+		p := makePod(podSpec{ns: "shop", name: "cart-1", uid: peerUID, containers: []string{"sidecar", "app"}, rv: "1"})
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses,
-			corev1ContainerStatus("sidecar", "containerd://"+cid[:60]+"ffff"), corev1ContainerStatus("app", "containerd://"+cid))
+			corev1ContainerStatus("sidecar", "containerd://"+peerCID[:60]+"ffff"), corev1ContainerStatus("app", "containerd://"+peerCID))
 		c.Upsert(p)
 	}()
 	src := collector.NewSource(1, "apps", nil)
 	defer c.AttachPeer(context.Background(), nc, src)()
-	if k := src.Kube(); k == nil || k.PodUID != uid || k.Container != "app" {
+	if k := src.Kube(); k == nil || k.PodUID != peerUID || k.Container != "app" {
 		t.Fatalf("peer metadata %+v", k)
 	}
 	if n := testutil.ToFloat64(c.m.Peers.WithLabelValues("peercred")); n != 1 {
 		t.Errorf("peers by peercred %v", n)
 	}
+}
+
+// The pod and container a peer's cgroup names in the SO_PEERCRED tests.
+const (
+	peerUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+	peerCID = "4f9c0d3e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"
+)
+
+// fakeProcOfSelf lays out a /proc whose entry for this process has cgroup line cg, as on a
+// Kubernetes node, and returns its root.
+func fakeProcOfSelf(t *testing.T, cg string) string {
+	t.Helper()
+	proc := filepath.Join(t.TempDir(), "proc")
+	pidDir := filepath.Join(proc, itoa(int64(os.Getpid())))
+	if err := os.MkdirAll(pidDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pidDir, "cgroup"), []byte(cg+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return proc
+}
+
+// unixConnToSelf returns the server side of a unix-socket connection this process made to
+// itself: SO_PEERCRED on it gives this process' pid.
+func unixConnToSelf(t *testing.T) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "f.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	cl, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }
