@@ -47,24 +47,7 @@ func decodeCursor(b []byte) (Position, error) {
 
 // writeCursor replaces the cursor file atomically. The caller syncs the directory.
 func writeCursor(dir, name string, p Position) error {
-	file := cursorFileName(name)
-	tmp := filepath.Join(dir, "."+file+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("cursor %s: %w", name, err)
-	}
-	_, err = f.Write(encodeCursor(p))
-	if err == nil {
-		err = fdatasync(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, file))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := ReplaceFile(dir, cursorFileName(name), encodeCursor(p)); err != nil {
 		return fmt.Errorf("cursor %s: write: %w", name, err)
 	}
 	return nil

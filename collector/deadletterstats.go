@@ -57,22 +57,7 @@ func addDropped(dir string, counts map[string]int64, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, droppedFile+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", droppedFile, err)
-	}
-	_, err = f.Write(append(data, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, droppedFile))
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
+	if err := buffer.ReplaceFile(dir, droppedFile, append(data, '\n')); err != nil {
 		return fmt.Errorf("write %s in %s: %w", droppedFile, dir, err)
 	}
 	return nil
