@@ -78,22 +78,36 @@ func testNoisyPodWaitsAlone(t *testing.T, limit collector.RateLimitConfig, lines
 }
 
 // TestRateLimitDropsPastMaxLag: past max_lag the excess is read and dropped, counted in
-// tailgate_pod_log_dropped_total{reason="rate_limit"}; every line is either shipped or counted.
+// tailgate_pod_log_dropped_total{reason="rate_limit"}; every line is either shipped or counted,
+// and the other container ships all of its lines. Limits in lines/s and in bytes/s.
 func TestRateLimitDropsPastMaxLag(t *testing.T) {
-	tr := newKubeTree(t)
-	tr.add(t, "shop", "noisy", "app", criLines("noisy", 0, 2000))
-	tr.add(t, "shop", "quiet", "app", criLines("quiet", 0, 20))
-	in := testInput(t, collector.InputConfig{Paths: []string{tr.glob()},
-		RateLimit: collector.RateLimitConfig{Lines: 10, MaxLag: 1024}})
-	em := newFakeEmitter(nil)
-	start(t, in, em)
-	waitFor(t, "every noisy line shipped or dropped", func() bool {
-		return shippedBy(em, "noisy")+em.droppedFor("rate_limit") == 2000
-	})
-	if shipped := shippedBy(em, "noisy"); em.droppedFor("rate_limit") < 1000 || shipped < 10 {
-		t.Errorf("shipped %d, dropped %d: want the burst shipped and most of the excess dropped", shipped, em.droppedFor("rate_limit"))
+	for _, tc := range []struct {
+		name  string
+		limit collector.RateLimitConfig
+		lines func(prefix string, from, to int) string
+		// bounds of the noisy container's shipped lines (its burst, then its rate until the
+		// lag passes max_lag) and the least it must drop, of 2000
+		minShipped, maxShipped, minDropped int
+	}{
+		{"lines/s", collector.RateLimitConfig{Lines: 10, MaxLag: 1024}, criLines, 10, 2000, 1000},
+		// The burst is 1s of 2000 bytes: 20 lines, then 20 a second until the lag passes 1KiB.
+		{"bytes/s", collector.RateLimitConfig{Bytes: 2000, MaxLag: 1024}, criLines100, 20, 200, 1800},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newKubeTree(t)
+			tr.add(t, "shop", "noisy", "app", tc.lines("noisy", 0, 2000))
+			tr.add(t, "shop", "quiet", "app", tc.lines("quiet", 0, 20))
+			in := testInput(t, collector.InputConfig{Paths: []string{tr.glob()}, RateLimit: tc.limit})
+			em := newFakeEmitter(nil)
+			start(t, in, em)
+			waitFor(t, "every noisy line shipped or dropped, every quiet line shipped", func() bool {
+				return shippedBy(em, "noisy")+em.droppedFor("rate_limit") == 2000 && shippedBy(em, "quiet") == 20
+			})
+			if shipped, dropped := shippedBy(em, "noisy"), em.droppedFor("rate_limit"); shipped < tc.minShipped || shipped > tc.maxShipped || dropped < tc.minDropped {
+				t.Errorf("noisy shipped %d, dropped %d of 2000: want the burst shipped and the excess dropped", shipped, dropped)
+			}
+		})
 	}
-	waitFor(t, "the quiet pod", func() bool { return shippedBy(em, "quiet") == 20 })
 }
 
 // TestRateLimitAnnotationOverride: a pod's tailgate.io/rate-limit-lines sets its containers'
@@ -145,26 +159,6 @@ func shippedBy(em *fakeEmitter, prefix string) int {
 		}
 	}
 	return n
-}
-
-// TestRateLimitBytesDropsPastMaxLag: a container over its bytes/s limit and past max_lag has
-// its excess read, dropped and counted as rate_limit; every line is shipped or counted, and
-// the other container ships all of its lines.
-func TestRateLimitBytesDropsPastMaxLag(t *testing.T) {
-	tr := newKubeTree(t)
-	tr.add(t, "shop", "noisy", "app", criLines100("noisy", 0, 2000))
-	tr.add(t, "shop", "quiet", "app", criLines100("quiet", 0, 20))
-	in := testInput(t, collector.InputConfig{Paths: []string{tr.glob()},
-		RateLimit: collector.RateLimitConfig{Bytes: 2000, MaxLag: 1024}})
-	em := newFakeEmitter(nil)
-	start(t, in, em)
-	waitFor(t, "every noisy line shipped or dropped, every quiet line shipped", func() bool {
-		return shippedBy(em, "noisy")+em.droppedFor("rate_limit") == 2000 && shippedBy(em, "quiet") == 20
-	})
-	// The burst is 1s of 2000 bytes: 20 lines, then 20 a second until the lag passes 1KiB.
-	if shipped, dropped := shippedBy(em, "noisy"), em.droppedFor("rate_limit"); shipped < 20 || shipped > 200 || dropped < 1800 {
-		t.Errorf("noisy shipped %d, dropped %d of 2000 at 2000 bytes/s: want the burst shipped and the excess dropped", shipped, dropped)
-	}
 }
 
 // TestRateLimitBytesAnnotationOverride: a pod's tailgate.io/rate-limit-bytes (a size, as
